@@ -1,0 +1,59 @@
+# One entry point per job. Each target installs what it needs first.
+#   make run    serve the app, API, a Celery worker and beat (embedded services if no URLs)
+#   make test   the whole suite on real PostgreSQL, Redis, Celery workers and Chromium
+#   make lint   ruff check + format check
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+NODE_MODULES := frontend/node_modules/.installed
+DIST := frontend/dist/index.html
+
+.PHONY: run test lint format install frontend chromium clean schema
+
+$(PY):
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' \
+		|| (echo "Python 3.11 is required (set PYTHON=/path/to/python3.11)"; exit 1)
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALLED): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(INSTALLED)
+
+$(NODE_MODULES): frontend/package.json frontend/package-lock.json
+	@command -v npm >/dev/null || (echo "npm is required to build the browser app (apt-get install nodejs npm)"; exit 1)
+	cd frontend && npm ci --no-audit --no-fund
+	@touch $@
+
+$(DIST): $(NODE_MODULES) $(shell find frontend/src frontend/index.html frontend/vite.config.ts -type f 2>/dev/null)
+	cd frontend && npm run build
+
+frontend: $(DIST)
+
+chromium:
+	@command -v chromium >/dev/null || (echo "installing Debian's chromium for the browser tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+		|| (echo "could not install chromium: the browser tests need it"; exit 1))
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(INSTALLED)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+run: $(INSTALLED) frontend
+	$(PY) -m annotate.stack run
+
+test: $(INSTALLED) frontend chromium lint
+	cd frontend && npm test --silent
+	$(PY) -m annotate.stack test $(PYTEST_ARGS)
+
+clean:
+	rm -rf var frontend/dist

@@ -1,0 +1,138 @@
+"""Project endpoints: one view per resource path, thin (validate, call, serialize, audit)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from annotate.models import Project
+from annotate.permissions import project_permissions_for
+from annotate.selectors.projects import project_get_for_member, project_list_for_member
+from annotate.services.projects import project_create, project_delete, project_update
+from tenants.api.base import StrictSerializer, TenantAPIView
+from tenants.api.common import ERROR_RESPONSES, UserRefSerializer
+from tenants.api.pagination import IdCursorPagination
+from tenants.audit import ids_detail
+
+
+class ProjectOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    instructions = serializers.CharField()
+    label_schema = serializers.JSONField()
+    overlap = serializers.IntegerField()
+    created_by = UserRefSerializer()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    permissions = serializers.SerializerMethodField()
+
+    def get_permissions(self, project: Project) -> list[str]:
+        perms = self.context.get("permissions")
+        if perms is None:
+            perms = self.context["permissions_by_project"].get(project.id, frozenset())
+        return sorted(perms)
+
+
+class ProjectInputSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(max_length=10_000, allow_blank=True, required=False)
+    instructions = serializers.CharField(max_length=100_000, allow_blank=True, required=False)
+    label_schema = serializers.JSONField(
+        help_text="Label schema, see docs/label-schema.md. Validated; errors name the JSON path."
+    )
+    overlap = serializers.IntegerField(min_value=1, max_value=100, required=False)
+
+
+def _project_body(project: Project, perms: frozenset[str]) -> dict[str, Any]:
+    return ProjectOutputSerializer(project, context={"permissions": perms}).data
+
+
+class ProjectListApi(TenantAPIView):
+    audit_resource_type = "project"
+    audit_actions = {"get": "project.list", "post": "project.create"}
+
+    @extend_schema(
+        operation_id="projects_list",
+        responses={200: ProjectOutputSerializer(many=True), **ERROR_RESPONSES},
+        summary="List the projects you can see in this tenant",
+    )
+    def get(self, request: Request, tenant: str) -> Response:
+        paginator = IdCursorPagination()
+        page = paginator.paginate_queryset(
+            project_list_for_member(membership=self.membership), request, view=self
+        )
+        perms = {p.id: project_permissions_for(membership=self.membership, project=p) for p in page}
+        self.audit(detail=ids_detail([p.id for p in page]))
+        data = ProjectOutputSerializer(
+            page, many=True, context={"permissions_by_project": perms}
+        ).data
+        return paginator.get_paginated_response(data)
+
+    @extend_schema(
+        operation_id="projects_create",
+        request=ProjectInputSerializer,
+        responses={201: ProjectOutputSerializer, **ERROR_RESPONSES},
+        summary="Create a project (owner or manager)",
+    )
+    def post(self, request: Request, tenant: str) -> Response:
+        self.require_manager()
+        serializer = ProjectInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        project = project_create(
+            tenant=self.tenant, membership=self.membership, **serializer.validated_data
+        )
+        self.audit(resource_id=project.id, detail={"name": project.name})
+        perms = project_permissions_for(membership=self.membership, project=project)
+        return Response(_project_body(project, perms), status=status.HTTP_201_CREATED)
+
+
+class ProjectDetailApi(TenantAPIView):
+    audit_resource_type = "project"
+    audit_actions = {"get": "project.read", "patch": "project.update", "delete": "project.delete"}
+    audit_resource_kwarg = "project_id"
+
+    @extend_schema(
+        operation_id="projects_retrieve",
+        responses={200: ProjectOutputSerializer, **ERROR_RESPONSES},
+        summary="Read a project",
+    )
+    def get(self, request: Request, tenant: str, project_id: uuid.UUID) -> Response:
+        project, perms = project_get_for_member(membership=self.membership, project_id=project_id)
+        self.audit()
+        return Response(_project_body(project, perms))
+
+    @extend_schema(
+        operation_id="projects_partial_update",
+        request=ProjectInputSerializer(partial=True),
+        responses={200: ProjectOutputSerializer, **ERROR_RESPONSES},
+        summary="Change a project (needs the project's manage permission)",
+    )
+    def patch(self, request: Request, tenant: str, project_id: uuid.UUID) -> Response:
+        project, perms = project_get_for_member(membership=self.membership, project_id=project_id)
+        if "manage" not in perms:
+            raise PermissionDenied("requires the manage permission on this project")
+        serializer = ProjectInputSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        project = project_update(project=project, changes=dict(serializer.validated_data))
+        self.audit(detail={"changed": sorted(serializer.validated_data)})
+        return Response(_project_body(project, perms))
+
+    @extend_schema(
+        operation_id="projects_destroy",
+        responses={204: OpenApiResponse(description="Deleted"), **ERROR_RESPONSES},
+        summary="Delete a project (owner or manager)",
+    )
+    def delete(self, request: Request, tenant: str, project_id: uuid.UUID) -> Response:
+        project, _ = project_get_for_member(membership=self.membership, project_id=project_id)
+        self.require_manager()
+        self.audit(detail={"name": project.name})
+        project_delete(project=project)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+

@@ -1,0 +1,39 @@
+"""/api/v1/... Every tenant resource is under /api/v1/t/<tenant>/."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from annotate.api.permissions import ProjectPermissionDetailApi, ProjectPermissionListApi
+from annotate.api.projects import ProjectDetailApi, ProjectListApi
+from tenants.api.me import CsrfApi, LoginApi, LogoutApi, MeApi
+from tenants.api.members import MemberDetailApi, MemberListApi, TokenDetailApi, TokenListApi
+
+tenant_patterns = [
+    path("projects", ProjectListApi.as_view(), name="project-list"),
+    path("projects/<uuid:project_id>", ProjectDetailApi.as_view(), name="project-detail"),
+    path(
+        "projects/<uuid:project_id>/permissions",
+        ProjectPermissionListApi.as_view(),
+        name="project-permission-list",
+    ),
+    path(
+        "projects/<uuid:project_id>/permissions/<uuid:membership_id>/<str:permission>",
+        ProjectPermissionDetailApi.as_view(),
+        name="project-permission-detail",
+    ),
+    path("members", MemberListApi.as_view(), name="member-list"),
+    path("members/<uuid:membership_id>", MemberDetailApi.as_view(), name="member-detail"),
+    path("tokens", TokenListApi.as_view(), name="token-list"),
+    path("tokens/<uuid:token_id>", TokenDetailApi.as_view(), name="token-detail"),
+]
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("auth/csrf", CsrfApi.as_view(), name="auth-csrf"),
+    path("auth/login", LoginApi.as_view(), name="auth-login"),
+    path("auth/logout", LogoutApi.as_view(), name="auth-logout"),
+    path("me", MeApi.as_view(), name="me"),
+    path("t/<slug:tenant>/", include(tenant_patterns)),
+]

@@ -1,0 +1,43 @@
+"""Reads of projects: every lookup is (tenant, id) and answers the same for missing and foreign."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from annotate.models import Project, ProjectUserObjectPermission
+from annotate.permissions import project_permissions_for, projects_visible_to
+from tenants.models import Membership
+
+
+def project_list_for_member(*, membership: Membership) -> QuerySet[Project]:
+    return projects_visible_to(membership=membership).select_related("created_by")
+
+
+def project_get_for_member(
+    *, membership: Membership, project_id: uuid.UUID
+) -> tuple[Project, frozenset[str]]:
+    """The project and the member's permissions on it. Raises Http404 when the project does
+    not exist, belongs to another tenant, or is not visible to the member: one answer for all."""
+    project = (
+        Project.objects.filter(tenant_id=membership.tenant_id, id=project_id)
+        .select_related("created_by")
+        .first()
+    )
+    if project is None:
+        raise Http404
+    assert project.tenant_id == membership.tenant_id
+    perms = project_permissions_for(membership=membership, project=project)
+    if "view" not in perms:
+        raise Http404
+    return project, perms
+
+
+def project_grants(*, project: Project) -> QuerySet[ProjectUserObjectPermission]:
+    return (
+        ProjectUserObjectPermission.objects.filter(content_object=project)
+        .select_related("permission", "user")
+        .order_by("user_id", "permission__codename")
+    )

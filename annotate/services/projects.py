@@ -1,0 +1,110 @@
+"""Writes on projects and their per-project permissions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import Permission
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from guardian.shortcuts import assign_perm, remove_perm
+
+from annotate.label_schema import label_schema_validate
+from annotate.models import Project, ProjectUserObjectPermission
+from annotate.permissions import GRANTABLE, ROLE_DEFAULTS, codename
+from tenants.models import Membership, Role, Tenant
+
+PROJECT_EDITABLE = ("name", "description", "instructions", "label_schema", "overlap")
+
+
+def _check_schema(schema: Any) -> None:
+    errors = label_schema_validate(
+        schema, max_bytes=settings.LABEL_SCHEMA_MAX_BYTES, max_depth=settings.JSON_MAX_DEPTH
+    )
+    if errors:
+        raise ValidationError({"label_schema": errors})
+
+
+@transaction.atomic
+def project_create(
+    *,
+    tenant: Tenant,
+    membership: Membership,
+    name: str,
+    label_schema: dict[str, Any],
+    description: str = "",
+    instructions: str = "",
+    overlap: int = 1,
+) -> Project:
+    _check_schema(label_schema)
+    return Project.objects.create(
+        tenant=tenant,
+        name=name,
+        description=description,
+        instructions=instructions,
+        label_schema=label_schema,
+        overlap=overlap,
+        created_by_id=membership.user_id,
+    )
+
+
+@transaction.atomic
+def project_update(*, project: Project, changes: dict[str, Any]) -> Project:
+    unknown = set(changes) - set(PROJECT_EDITABLE)
+    assert not unknown, f"not editable: {unknown}"
+    if "label_schema" in changes:
+        _check_schema(changes["label_schema"])
+    for field, value in changes.items():
+        setattr(project, field, value)
+    project.updated_at = timezone.now()
+    project.save(update_fields=[*changes, "updated_at"])
+    return project
+
+
+@transaction.atomic
+def project_delete(*, project: Project) -> None:
+    ProjectUserObjectPermission.objects.filter(content_object=project).delete()
+    project.delete()
+
+
+class GrantRefused(Exception):
+    """A permission grant that cannot be made; the message says why."""
+
+
+@transaction.atomic
+def project_permission_grant(
+    *, project: Project, membership: Membership, permission: str
+) -> ProjectUserObjectPermission:
+    """Grant one project permission to a member of the project's tenant. Idempotent."""
+    assert membership.tenant_id == project.tenant_id, "grant across tenants"
+    if permission not in GRANTABLE:
+        raise GrantRefused(f"unknown permission {permission!r}; one of {', '.join(sorted(GRANTABLE))}")
+    if not membership.is_active:
+        raise GrantRefused("the membership is not active")
+    if membership.role == Role.AUDITOR:
+        raise GrantRefused("auditors see the access log, not project content")
+    return assign_perm(codename(permission), membership.user, project)
+
+
+@transaction.atomic
+def project_permission_revoke(*, project: Project, membership: Membership, permission: str) -> bool:
+    """Revoke a grant. Returns whether a grant existed. Role defaults are not grants: revoking
+    ``review`` from a reviewer changes nothing, and the API says so."""
+    assert membership.tenant_id == project.tenant_id, "revoke across tenants"
+    if permission not in GRANTABLE:
+        raise GrantRefused(f"unknown permission {permission!r}")
+    existed = ProjectUserObjectPermission.objects.filter(
+        content_object=project,
+        user_id=membership.user_id,
+        permission=Permission.objects.get(
+            codename=codename(permission), content_type__app_label="annotate"
+        ),
+    ).exists()
+    remove_perm(codename(permission), membership.user, project)
+    return existed
+
+
+def role_grants(role: str) -> frozenset[str]:
+    return ROLE_DEFAULTS[role]

@@ -1,0 +1,44 @@
+"""Two database URLs: the application role (no ownership, no BYPASSRLS) and the owner role.
+
+``default`` is what every request, command and task uses. ``owner`` is used only by
+``manage.py migrate --database=owner`` (and test set-up), because only the owner of the tables
+can create them, enable row-level security and install policies.
+"""
+
+from annotate.settings.env import env_bool, env_db, env_int
+
+_app = env_db(
+    "DATABASE_URL",
+    "PostgreSQL URL of the application role: owns nothing, no SUPERUSER, no BYPASSRLS",
+    required=True,
+)
+_owner = env_db(
+    "DATABASE_OWNER_URL",
+    "PostgreSQL URL of the role that owns the schema; used only to run migrations",
+    required=False,
+)
+CONN_MAX_AGE = env_int(
+    "DB_CONN_MAX_AGE",
+    60,
+    "Seconds a database connection is reused. Safe: the tenant setting is transaction-local.",
+    minimum=0,
+)
+DB_ROLE_CHECK = env_bool(
+    "DB_ROLE_CHECK",
+    True,
+    "Refuse to serve when DATABASE_URL's role is a superuser, has BYPASSRLS or owns tables.",
+)
+
+assert _app is not None
+_app.update(CONN_MAX_AGE=CONN_MAX_AGE, CONN_HEALTH_CHECKS=True)
+DATABASES = {"default": _app}
+if _owner is not None:
+    _owner.update(CONN_MAX_AGE=0)
+    DATABASES["owner"] = _owner
+    if _owner.get("NAME") != _app.get("NAME"):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            "DATABASE_OWNER_URL and DATABASE_URL must name the same database "
+            f"({_owner.get('NAME')!r} != {_app.get('NAME')!r})"
+        )

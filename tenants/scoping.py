@@ -1,0 +1,146 @@
+"""The tenant context: one mechanism for requests, commands and tasks.
+
+``tenant_context(tenant_id)`` does two things together, so neither can be forgotten:
+
+* sets a contextvar that the fail-closed manager of every tenant-owned model reads;
+* sets ``app.tenant_id`` **transaction-locally** (``set_config(..., true)``) on the connection,
+  which the PostgreSQL row-level-security policies read. Being transaction-local, the value
+  dies with the transaction: a pooled or persistent connection never carries a tenant over to
+  the next request or task.
+
+Unscoped access is spelled ``Model.dangerously_unscoped`` and is rare and grep-able.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from django.db import connections, models, transaction
+
+_current_tenant: ContextVar[uuid.UUID | None] = ContextVar("annotate_tenant", default=None)
+
+TENANT_SETTING = "app.tenant_id"
+USER_SETTING = "app.user_id"
+TOKEN_HASH_SETTING = "app.token_hash"
+
+
+class TenantContextMissing(RuntimeError):
+    """A tenant-owned model was queried outside any tenant context."""
+
+
+class CrossTenantWrite(RuntimeError):
+    """A row of one tenant was about to be written while another tenant's context is active."""
+
+
+def current_tenant_id() -> uuid.UUID | None:
+    return _current_tenant.get()
+
+
+def require_tenant_id() -> uuid.UUID:
+    tenant_id = _current_tenant.get()
+    if tenant_id is None:
+        raise TenantContextMissing("no tenant context is active")
+    return tenant_id
+
+
+def db_set(name: str, value: str, *, using: str = "default") -> None:
+    """Set a transaction-local setting. Outside a transaction it would vanish at once: refuse."""
+    connection = connections[using]
+    if not connection.in_atomic_block:
+        raise RuntimeError(f"{name} must be set inside a transaction (transaction-local setting)")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+
+
+@contextmanager
+def tenant_context(tenant_id: uuid.UUID | str, *, using: str = "default") -> Iterator[uuid.UUID]:
+    """Run the block inside a transaction scoped to one tenant.
+
+    Guarantees: tenant-owned managers filter by this tenant, and the database shows and accepts
+    only this tenant's rows, until the block ends. Re-entering the same tenant is allowed;
+    entering a different tenant inside one is refused, because a half-switched context is how
+    data crosses.
+    """
+    tid = tenant_id if isinstance(tenant_id, uuid.UUID) else uuid.UUID(str(tenant_id))
+    outer = _current_tenant.get()
+    if outer is not None and outer != tid:
+        raise CrossTenantWrite(f"cannot enter tenant {tid} inside the context of tenant {outer}")
+    with transaction.atomic(using=using):
+        token = _current_tenant.set(tid)
+        try:
+            db_set(TENANT_SETTING, str(tid), using=using)
+            yield tid
+        finally:
+            _current_tenant.reset(token)
+        # Normal exit only. If this atomic block is nested in a longer transaction (a test
+        # case, a platform job), clear the setting so the rest of it sees no tenant.
+        if outer is None:
+            db_set(TENANT_SETTING, "", using=using)
+
+
+@contextmanager
+def tenant_scope(tenant_id: uuid.UUID) -> Iterator[uuid.UUID]:
+    """Set only the contextvar, for code that opens one ``tenant_context`` per batch (each
+    re-sets the database setting in its own transaction)."""
+    token = _current_tenant.set(tenant_id)
+    try:
+        yield tenant_id
+    finally:
+        _current_tenant.reset(token)
+
+
+class TenantScopedManager(models.Manager):
+    """Default manager of tenant-owned models: filters by the current tenant, raises without one."""
+
+    def get_queryset(self) -> models.QuerySet[Any]:
+        tenant_id = _current_tenant.get()
+        if tenant_id is None:
+            name = self.model.__name__
+            raise TenantContextMissing(
+                f"{name}.objects was used outside a tenant context. Enter "
+                f"tenants.scoping.tenant_context(tenant_id) first, or, for a platform-wide job "
+                f"that iterates tenants explicitly, use {name}.dangerously_unscoped."
+            )
+        return super().get_queryset().filter(tenant_id=tenant_id)
+
+
+class TenantOwnedModel(models.Model):
+    """Base of every tenant-owned model.
+
+    * ``tenant`` is a direct foreign key on the row (never editable through the API);
+    * ``objects`` is fail-closed (see ``TenantScopedManager``);
+    * ``dangerously_unscoped`` is the explicit escape;
+    * ``save()`` fills ``tenant`` from the context and refuses a row of another tenant.
+
+    Row-level security on the table (``tenants.rls``) is the database's own copy of this rule;
+    ``tests/isolation/test_rls_coverage.py`` fails if a subclass's table lacks it.
+    """
+
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.PROTECT, editable=False, related_name="+"
+    )
+
+    objects = TenantScopedManager()
+    dangerously_unscoped = models.Manager()
+
+    class Meta:
+        abstract = True
+        base_manager_name = "dangerously_unscoped"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        active = _current_tenant.get()
+        if self.tenant_id is None:
+            if active is None:
+                raise TenantContextMissing(
+                    f"cannot save a {type(self).__name__} without a tenant context"
+                )
+            self.tenant_id = active
+        elif active is not None and self.tenant_id != active:
+            raise CrossTenantWrite(
+                f"{type(self).__name__} of tenant {self.tenant_id} saved in the context of {active}"
+            )
+        super().save(*args, **kwargs)
