@@ -23,6 +23,7 @@ export class App {
   private controller: AbortController | null = null;
   private renders = 0;
   private hasRendered = false;
+  private unsubscribe: (() => void) | null = null;
   readonly header: HTMLElement;
   readonly main: HTMLElement;
 
@@ -39,7 +40,7 @@ export class App {
 
   async start(): Promise<void> {
     installRouter();
-    onNavigate(() => void this.render());
+    this.unsubscribe ??= onNavigate(() => void this.render());
     replaceChildren(this.main, loading());
     try {
       this.me = await api.getMe();
@@ -49,6 +50,13 @@ export class App {
       return;
     }
     await this.render();
+  }
+
+  /** Stop reacting to navigation (used by tests). */
+  destroy(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    this.controller?.abort();
   }
 
   private setTitle(title: string): void {

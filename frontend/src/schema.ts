@@ -162,12 +162,13 @@ export function findJsonSyntaxError(text: string): JsonSyntaxError | null {
       }
       default: {
         if (c === '-' || (c >= '0' && c <= '9')) {
+          const start = i;
           NUMBER_RE.lastIndex = i;
           const m = NUMBER_RE.exec(s);
-          if (!m || m[0] === '-') return fail('Invalid number');
+          if (!m || m[0] === '-') return fail('Invalid number', start);
           i += m[0].length;
           const next = s[i];
-          if (next !== undefined && /[0-9.eE+\-]/.test(next)) fail('Invalid number');
+          if (next !== undefined && /[0-9.eE+\-]/.test(next)) fail('Invalid number', start);
           return;
         }
         if (/[A-Za-z_$]/.test(c)) {

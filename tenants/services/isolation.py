@@ -28,10 +28,11 @@ def tenant_ids_active() -> list[uuid.UUID]:
 
 
 def isolation_check_unscoped() -> dict[str, object]:
-    """With no tenant set, every tenant-owned table must look empty to the application role."""
+    """In a fresh transaction nothing has set a tenant, so every tenant-owned table must look
+    empty. Rows here mean RLS is off on that table, or a tenant setting leaked across
+    transactions on this pooled connection."""
     leaking: dict[str, int] = {}
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('app.tenant_id', '', true)")
         for table in tenant_owned_tables():
             cursor.execute(f'SELECT count(*) FROM "{table}"')
             (count,) = cursor.fetchone()

@@ -1,0 +1,207 @@
+"""Wall 1 over the whole API: every tenant endpoint x another tenant's slug and ids.
+
+The endpoint list is discovered from the URL conf, so a new endpoint is covered (or the
+suite fails asking for its ids and body) without anyone remembering to add it here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.urls import URLPattern, reverse
+
+from annotate.api.urls import tenant_patterns
+from annotate.services.projects import project_permission_grant
+from tenants.models import AccessEvent
+from tenants.scoping import tenant_context
+from tests.conftest import World
+from tests.factories import token_for
+
+NOT_FOUND = {"error": {"code": "not_found", "message": "Not found."}}
+ENDPOINTS = [
+    (pattern.name, method)
+    for pattern in tenant_patterns
+    if isinstance(pattern, URLPattern)
+    for method in ("get", "post", "patch", "delete")
+    if hasattr(pattern.callback.view_class, method)
+]
+
+
+def _kwargs(world: World, pattern_name: str, tenant_key: str) -> dict[str, Any]:
+    """URL kwargs naming objects of tenant ``tenant_key``."""
+    pattern = next(p for p in tenant_patterns if p.name == pattern_name)
+    tenant = world.a if tenant_key == "a" else world.b
+    values = {
+        "project_id": world.project_a.id if tenant_key == "a" else world.project_b.id,
+        "membership_id": world.m(tenant_key, "annotator").id,
+        "token_id": world.token_ids[tenant_key],
+        "permission": "annotate",
+    }
+    names = list(pattern.pattern.converters)
+    missing = [n for n in names if n not in values]
+    assert not missing, f"add an isolation fixture value for URL kwarg(s) {missing}"
+    return {"tenant": tenant.slug, **{n: values[n] for n in names}}
+
+
+def _valid_body(world: World, name: str, method: str) -> dict[str, Any]:
+    bodies = {
+        ("project-list", "post"): {
+            "name": "New",
+            "label_schema": {
+                "version": 1,
+                "data": {"text": {"type": "text"}},
+                "fields": [{"name": "c", "type": "choices", "choices": ["x", "y"]}],
+            },
+        },
+        ("project-detail", "patch"): {"name": "Renamed"},
+        ("project-permission-list", "post"): {
+            "membership": str(world.m("a", "annotator").id),
+            "permission": "annotate",
+        },
+        ("member-list", "post"): {"username": "newcomer", "role": "annotator"},
+        ("member-detail", "patch"): {"role": "reviewer"},
+        ("token-list", "post"): {"name": "ci"},
+    }
+    return bodies.get((name, method), {})
+
+
+@pytest.fixture
+def iso_world(world: World) -> World:
+    world.token_ids = {  # type: ignore[attr-defined]
+        "a": token_for(world.m("a", "manager")).token.id,
+        "b": token_for(world.m("b", "manager")).token.id,
+    }
+    with tenant_context(world.a.id):
+        project_permission_grant(
+            project=world.project_a, membership=world.m("a", "annotator"), permission="annotate"
+        )
+    return world
+
+
+def _call(client: Any, method: str, url: str, body: dict[str, Any]) -> Any:
+    if method in ("post", "patch"):
+        return getattr(client, method)(url, body, format="json")
+    return getattr(client, method)(url)
+
+
+def _events(tenant_id: Any) -> list[AccessEvent]:
+    with tenant_context(tenant_id):
+        return list(AccessEvent.objects.order_by("id"))
+
+
+def test_endpoint_list_is_not_empty() -> None:
+    assert len(ENDPOINTS) >= 12, ENDPOINTS
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("name", "method"), ENDPOINTS)
+def test_other_tenants_member_gets_404_on_our_url_and_it_is_logged(
+    iso_world: World, token_client: Any, name: str, method: str
+) -> None:
+    w = iso_world
+    intruder = token_client(w.m("b", "owner"))
+    url = reverse(name, kwargs=_kwargs(w, name, "a"))
+    before_a, before_b = len(_events(w.a.id)), len(_events(w.b.id))
+
+    response = _call(intruder, method, url, _valid_body(w, name, method))
+
+    assert response.status_code == 404
+    assert response.json() == NOT_FOUND
+    events_a = _events(w.a.id)[before_a:]
+    assert [(e.outcome, e.reason, e.status_code) for e in events_a] == [
+        ("denied", "not a member of this tenant", 404)
+    ]
+    event = events_a[0]
+    # The attempt names the intruder but nothing of the intruder's tenant.
+    assert event.actor_username == "b-owner"
+    assert event.actor_tenant_id is None and event.actor_membership_id is None
+    assert str(w.b.id) not in json.dumps(event.detail)
+    assert len(_events(w.b.id)) == before_b  # nothing logged in (or leaked to) tenant B
+    with tenant_context(w.a.id):
+        from annotate.models import Project
+
+        assert Project.objects.get(id=w.project_a.id).name == "A secret project"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("name", "method"), ENDPOINTS)
+def test_our_ids_on_their_own_url_are_404_and_leak_nothing(
+    iso_world: World, token_client: Any, name: str, method: str
+) -> None:
+    w = iso_world
+    client = token_client(w.m("b", "owner"))
+    kwargs = _kwargs(w, name, "a")
+    kwargs["tenant"] = w.b.slug  # B's URL, A's object ids
+    url = reverse(name, kwargs=kwargs)
+    body = _valid_body(w, name, method)
+    response = _call(client, method, url, body)
+    text = response.content.decode()
+    assert "A secret project" not in text
+    assert str(w.project_a.id) not in text
+    if len(kwargs) > 1:
+        # Only URLs with ids can point at A's objects; ids of A must look missing.
+        assert response.status_code == 404, (response.status_code, text)
+        assert response.json() == NOT_FOUND
+    elif method == "post" and "membership" in body:
+        assert response.status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_grant_body_naming_another_tenants_member_is_404(iso_world: World, token_client: Any) -> None:
+    w = iso_world
+    client = token_client(w.m("b", "owner"))
+    url = reverse("project-permission-list", kwargs={"tenant": "tenant-b", "project_id": w.project_b.id})
+    body = {"membership": str(w.m("a", "annotator").id), "permission": "annotate"}
+    response = client.post(url, body, format="json")
+    assert (response.status_code, response.json()) == (404, NOT_FOUND)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("name", "method"), ENDPOINTS)
+def test_every_endpoint_writes_its_access_event(
+    iso_world: World, token_client: Any, name: str, method: str
+) -> None:
+    w = iso_world
+    client = token_client(w.m("a", "owner"))
+    url = reverse(name, kwargs=_kwargs(w, name, "a"))
+    before = len(_events(w.a.id))
+    response = _call(client, method, url, _valid_body(w, name, method))
+    assert response.status_code < 400, (response.status_code, response.content[:300])
+    new = _events(w.a.id)[before:]
+    view = next(p for p in tenant_patterns if p.name == name).callback.view_class
+    assert [(e.action, e.outcome) for e in new] == [(view.audit_actions[method], "allowed")]
+    event = new[0]
+    assert event.actor_username == "a-owner"
+    assert event.actor_role == "owner"
+    assert event.actor_tenant_id == w.a.id
+    assert event.actor_membership_id == w.m("a", "owner").id
+    assert event.auth_method == "token"
+    assert event.request_id and event.client_ip == "127.0.0.1"
+    assert event.resource_type == view.audit_resource_type
+
+
+@pytest.mark.django_db
+def test_denied_permission_inside_the_tenant_is_logged(iso_world: World, token_client: Any) -> None:
+    w = iso_world
+    client = token_client(w.m("a", "annotator"))
+    before = len(_events(w.a.id))
+    response = client.get(reverse("member-list", kwargs={"tenant": "tenant-a"}))
+    assert response.status_code == 403
+    new = _events(w.a.id)[before:]
+    assert [(e.action, e.outcome, e.actor_role) for e in new] == [
+        ("membership.list", "denied", "annotator")
+    ]
+    assert new[0].reason.startswith("forbidden: requires role owner or manager")
+
+
+@pytest.mark.django_db
+def test_unauthenticated_attempt_on_a_tenant_url_is_logged(iso_world: World) -> None:
+    from rest_framework.test import APIClient
+
+    before = len(_events(iso_world.a.id))
+    response = APIClient().get(reverse("project-list", kwargs={"tenant": "tenant-a"}))
+    assert response.status_code == 401
+    new = _events(iso_world.a.id)[before:]
+    assert [(e.outcome, e.status_code, e.actor_user_id) for e in new] == [("denied", 401, None)]
