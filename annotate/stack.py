@@ -148,9 +148,23 @@ def embedded_redis(stack: contextlib.ExitStack) -> dict[str, str]:
     port = _free_port()
     proc = subprocess.Popen(
         [
-            str(binary), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(directory), "--daemonize", "no",
-            "--loglevel", "warning", "--logfile", str(directory / "redis.log"),
+            str(binary),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
+            "--logfile",
+            str(directory / "redis.log"),
         ],
         start_new_session=True,
     )
@@ -238,19 +252,44 @@ def cmd_run(args: list[str]) -> int:
         procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         commands = {
             "web": [
-                sys.executable, "-m", "gunicorn", "annotate.wsgi", "--bind", f"{host}:{port}",
-                "--workers", os.environ.get("WEB_CONCURRENCY", "2"), "--access-logfile", "-",
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "annotate.wsgi",
+                "--bind",
+                f"{host}:{port}",
+                "--workers",
+                os.environ.get("WEB_CONCURRENCY", "2"),
+                "--access-logfile",
+                "-",
             ],
             "worker": [
-                sys.executable, "-m", "celery", "-A", "workers.celery", "worker",
-                "--loglevel", "INFO", "--concurrency", os.environ.get("WORKER_CONCURRENCY", "2"),
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workers.celery",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                os.environ.get("WORKER_CONCURRENCY", "2"),
             ],
             "beat": [
-                sys.executable, "-m", "celery", "-A", "workers.celery", "beat", "--loglevel",
-                "INFO", "--schedule", str(VAR / "celerybeat-schedule"),
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workers.celery",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(VAR / "celerybeat-schedule"),
             ],
         }
         stopping = False
+        demo_password = os.environ.get("DEMO_PASSWORD", "demo-pass-2026")
 
         def _on_signal(signum: int, frame: object) -> None:
             nonlocal stopping
@@ -266,7 +305,7 @@ def cmd_run(args: list[str]) -> int:
             print(
                 f"\n  Annotate is running at http://{host}:{port}/\n"
                 f"  API docs: http://{host}:{port}/api/v1/docs/   health: /healthz\n"
-                f"  Demo logins (password for all: {os.environ.get('DEMO_PASSWORD', 'demo-pass-2026')}):\n"
+                f"  Demo logins (password for all: {demo_password}):\n"
                 "    acme-owner acme-manager acme-annotator acme-reviewer acme-auditor\n"
                 "    globex-owner globex-manager globex-annotator globex-reviewer globex-auditor\n"
                 "    freelancer (annotator in both tenants)\n"

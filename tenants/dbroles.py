@@ -30,9 +30,9 @@ def grant_app_privileges(using: str) -> None:
             ident
         ),
         sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(ident),
-        sql.SQL("REVOKE TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA public FROM {}").format(
-            ident
-        ),
+        sql.SQL(
+            "REVOKE TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA public FROM {}"
+        ).format(ident),
     ]
     for table in APPEND_ONLY_TABLES:
         statements.append(

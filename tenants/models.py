@@ -69,7 +69,7 @@ class Membership(TenantOwnedModel):
         return self.is_active and self.role in (Role.OWNER, Role.MANAGER)
 
 
-TOKEN_PREFIX = "ant_"
+TOKEN_PREFIX = "ant_"  # noqa: S105 - a public prefix, not a secret
 
 
 def token_hash(raw: str) -> str:

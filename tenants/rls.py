@@ -20,8 +20,7 @@ TENANT_PREDICATE = "tenant_id = NULLIF(current_setting('app.tenant_id', true), '
 # Memberships are visible to their own user across tenants (to list "my tenants" and to resolve
 # a session's membership before the tenant is set).
 MEMBERSHIP_PREDICATE = (
-    f"({TENANT_PREDICATE}) OR "
-    "user_id = NULLIF(current_setting('app.user_id', true), '')::bigint"
+    f"({TENANT_PREDICATE}) OR user_id = NULLIF(current_setting('app.user_id', true), '')::bigint"
 )
 # A token row is visible to whoever already holds its hash (i.e. the token itself), so that
 # authentication can find it before any tenant is known.
@@ -52,8 +51,10 @@ def deny_all_rls(table: str) -> migrations.RunSQL:
     """For tables that must stay empty (guardian's generic permission tables, which carry no
     tenant): RLS on with no policy denies every row, so any code that reaches them fails loudly."""
     return migrations.RunSQL(
-        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY; ALTER TABLE {table} FORCE ROW LEVEL SECURITY;",
-        f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY; ALTER TABLE {table} DISABLE ROW LEVEL SECURITY;",
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY; "
+        f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY;",
+        f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY; "
+        f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY;",
     )
 
 
@@ -70,7 +71,8 @@ def tenant_foreign_key(
     name = f"{table}_{column}_tenant_fk"[:63]
     return migrations.RunSQL(
         f"ALTER TABLE {table} ADD CONSTRAINT {name} FOREIGN KEY (tenant_id, {column}) "
-        f"REFERENCES {target_table} (tenant_id, id) ON DELETE {on_delete} DEFERRABLE INITIALLY DEFERRED;",
+        f"REFERENCES {target_table} (tenant_id, id) ON DELETE {on_delete} "
+        "DEFERRABLE INITIALLY DEFERRED;",
         f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {name};",
     )
 

@@ -25,7 +25,7 @@ _current_tenant: ContextVar[uuid.UUID | None] = ContextVar("annotate_tenant", de
 
 TENANT_SETTING = "app.tenant_id"
 USER_SETTING = "app.user_id"
-TOKEN_HASH_SETTING = "app.token_hash"
+TOKEN_HASH_SETTING = "app.token_hash"  # noqa: S105 - a setting name
 
 
 class TenantContextMissing(RuntimeError):
@@ -125,7 +125,7 @@ class TenantOwnedModel(models.Model):
     )
 
     objects = TenantScopedManager()
-    dangerously_unscoped = models.Manager()
+    dangerously_unscoped = models.Manager()  # noqa: DJ012 - managers before Meta by design
 
     class Meta:
         abstract = True

@@ -46,8 +46,7 @@ def _manageable_project(view: TenantAPIView, project_id: uuid.UUID) -> Project:
 def _grant_rows(project: Project) -> list[dict[str, object]]:
     grants = list(project_grants(project=project))
     members = {
-        m.user_id: m
-        for m in Membership.objects.filter(user_id__in={g.user_id for g in grants})
+        m.user_id: m for m in Membership.objects.filter(user_id__in={g.user_id for g in grants})
     }
     rows = []
     for grant in grants:
@@ -91,14 +90,21 @@ class ProjectPermissionListApi(TenantAPIView):
         project = _manageable_project(self, project_id)
         data = GrantInput(data=request.data)
         data.is_valid(raise_exception=True)
-        member = membership_get(tenant_id=self.tenant.id, membership_id=data.validated_data["membership"])
+        member = membership_get(
+            tenant_id=self.tenant.id, membership_id=data.validated_data["membership"]
+        )
         permission = data.validated_data["permission"]
         try:
             project_permission_grant(project=project, membership=member, permission=permission)
         except GrantRefused as exc:
             raise ValidationError({"membership": [str(exc)]}) from None
         self.audit(detail={"membership": str(member.id), "permission": permission})
-        body = {"membership_id": member.id, "user": member.user, "role": member.role, "permission": permission}
+        body = {
+            "membership_id": member.id,
+            "user": member.user,
+            "role": member.role,
+            "permission": permission,
+        }
         return Response(GrantSerializer(body).data, status=status.HTTP_201_CREATED)
 
 
@@ -113,16 +119,26 @@ class ProjectPermissionDetailApi(TenantAPIView):
         summary="Revoke a member's grant on the project",
     )
     def delete(
-        self, request: Request, tenant: str, project_id: uuid.UUID, membership_id: uuid.UUID, permission: str
+        self,
+        request: Request,
+        tenant: str,
+        project_id: uuid.UUID,
+        membership_id: uuid.UUID,
+        permission: str,
     ) -> Response:
         project = _manageable_project(self, project_id)
         member = membership_get(tenant_id=self.tenant.id, membership_id=membership_id)
         if permission not in PROJECT_PERMISSIONS:
             raise ValidationError({"permission": [f"one of {', '.join(PROJECT_PERMISSIONS)}"]})
-        existed = project_permission_revoke(project=project, membership=member, permission=permission)
+        existed = project_permission_revoke(
+            project=project, membership=member, permission=permission
+        )
         if not existed:
             if permission in ROLE_DEFAULTS[member.role]:
-                reason = f"{permission!r} comes with the {member.role} role, not a grant; change the role instead"
+                reason = (
+                    f"{permission!r} comes with the {member.role} role, not a grant; "
+                    "change the role instead"
+                )
             else:
                 reason = f"the member has no {permission!r} grant on this project"
             raise ValidationError({"permission": [reason]})

@@ -135,4 +135,3 @@ class ProjectDetailApi(TenantAPIView):
         self.audit(detail={"name": project.name})
         project_delete(project=project)
         return Response(status=status.HTTP_204_NO_CONTENT)
-

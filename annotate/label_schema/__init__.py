@@ -59,7 +59,7 @@ def _validate_data(data: Any) -> list[str]:
         if not NAME_RE.match(name):
             errors.append(f"{path}: name must match {NAME_RE.pattern}")
         if not isinstance(spec, dict):
-            errors.append(f"{path}: must be an object like {{\"type\": \"text\"}}")
+            errors.append(f'{path}: must be an object like {{"type": "text"}}')
             continue
         if spec.get("type") not in DATA_TYPES:
             errors.append(f"{path}.type: must be one of {', '.join(DATA_TYPES)}")

@@ -80,7 +80,9 @@ def project_permission_grant(
     """Grant one project permission to a member of the project's tenant. Idempotent."""
     assert membership.tenant_id == project.tenant_id, "grant across tenants"
     if permission not in GRANTABLE:
-        raise GrantRefused(f"unknown permission {permission!r}; one of {', '.join(sorted(GRANTABLE))}")
+        raise GrantRefused(
+            f"unknown permission {permission!r}; one of {', '.join(sorted(GRANTABLE))}"
+        )
     if not membership.is_active:
         raise GrantRefused("the membership is not active")
     if membership.role == Role.AUDITOR:

@@ -24,7 +24,7 @@ if _secret is None:
         from django.core.exceptions import ImproperlyConfigured
 
         raise ImproperlyConfigured("DJANGO_SECRET_KEY is required when DJANGO_DEBUG is off")
-    _secret = "insecure-debug-only-key-" + "x" * 32  # noqa: S105 - debug only, refused above otherwise
+    _secret = "insecure-debug-only-key-" + "x" * 32
 SECRET_KEY = _secret
 
 ALLOWED_HOSTS = env_list(
@@ -132,9 +132,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 ANONYMOUS_USER_NAME = None
 GUARDIAN_RAISE_403 = False
 
-from annotate.settings.database import *  # noqa: E402, F403
-from annotate.settings.security import *  # noqa: E402, F403
-from annotate.settings.rest_framework import *  # noqa: E402, F403
 from annotate.settings.celery import *  # noqa: E402, F403
+from annotate.settings.database import *  # noqa: E402, F403
 from annotate.settings.limits import *  # noqa: E402, F403
 from annotate.settings.logging import *  # noqa: E402, F403
+from annotate.settings.rest_framework import *  # noqa: E402, F403
+from annotate.settings.security import *  # noqa: E402, F403

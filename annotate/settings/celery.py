@@ -1,6 +1,6 @@
 """Celery: broker from the environment, late acknowledgement, time limits, no result leakage."""
 
-from annotate.settings.env import env_bool, env_int, env_str
+from annotate.settings.env import env_int, env_str
 
 CELERY_BROKER_URL = env_str(
     "CELERY_BROKER_URL",
@@ -8,12 +8,6 @@ CELERY_BROKER_URL = env_str(
     "Broker URL (redis:// or amqp://). `make run` / `make test` start an embedded Redis when "
     "it is not given.",
 )
-CELERY_TASK_ALWAYS_EAGER = env_bool(
-    "CELERY_TASK_ALWAYS_EAGER",
-    False,
-    "Run tasks in the calling process. Only for unit tests; the suite also runs real workers.",
-)
-CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -115,6 +115,7 @@ def env_db(name: str, help: str, *, required: bool) -> dict[str, Any] | None:
     if config.get("ENGINE") != "django.db.backends.postgresql":
         raise ImproperlyConfigured(
             f"{name} must be a postgres:// URL: PostgreSQL is the only supported database "
-            f"(row-level security is one of the isolation walls); got engine {config.get('ENGINE')!r}"
+            "(row-level security is one of the isolation walls); "
+            f"got engine {config.get('ENGINE')!r}"
         )
     return config

@@ -13,6 +13,7 @@ _secure = env_bool(
 )
 SESSION_COOKIE_SECURE = _secure
 CSRF_COOKIE_SECURE = _secure
+CSRF_FAILURE_VIEW = "tenants.api.errors.csrf_failure"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

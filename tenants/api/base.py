@@ -128,9 +128,7 @@ class TenantAPIView(APIView):
         # Session: the caller's own membership rows are visible to them (RLS user predicate).
         db_set(USER_SETTING, str(request.user.id))
         return (
-            Membership.dangerously_unscoped.filter(
-                tenant=tenant, user=request.user, is_active=True
-            )
+            Membership.dangerously_unscoped.filter(tenant=tenant, user=request.user, is_active=True)
             .select_related("user")
             .first()
         )

@@ -20,8 +20,12 @@ ErrorSerializer = inline_serializer(
 )
 
 ERROR_RESPONSES = {
-    400: OpenApiResponse(ErrorSerializer, description="Invalid input; `error.fields` names each field"),
-    401: OpenApiResponse(ErrorSerializer, description="Missing, malformed, revoked or expired credentials"),
+    400: OpenApiResponse(
+        ErrorSerializer, description="Invalid input; `error.fields` names each field"
+    ),
+    401: OpenApiResponse(
+        ErrorSerializer, description="Missing, malformed, revoked or expired credentials"
+    ),
     403: OpenApiResponse(ErrorSerializer, description="A member, but not allowed this operation"),
     404: OpenApiResponse(
         ErrorSerializer,

@@ -47,15 +47,16 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         fields = _flatten(exc.detail)
         body: dict[str, Any] = {
             "code": "invalid",
-            "message": "Invalid input: " + "; ".join(
-                f"{k}: {' '.join(v)}" for k, v in list(fields.items())[:5]
-            ),
+            "message": "Invalid input: "
+            + "; ".join(f"{k}: {' '.join(v)}" for k, v in list(fields.items())[:5]),
             "fields": fields,
         }
     elif isinstance(exc, exceptions.APIException):
         detail = exc.detail
-        message = str(detail) if not isinstance(detail, (dict, list)) else str(detail)
-        code = exc.get_codes() if not isinstance(exc.get_codes(), (dict, list)) else exc.default_code
+        message = str(detail)
+        code = (
+            exc.get_codes() if not isinstance(exc.get_codes(), (dict, list)) else exc.default_code
+        )
         body = {"code": str(code), "message": message}
     else:  # pragma: no cover - DRF only handles the above
         body = {"code": "error", "message": str(exc)}
@@ -63,3 +64,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         body = {"code": "not_found", "message": NOT_FOUND_MESSAGE}
     response.data = {"error": body}
     return response
+
+
+def csrf_failure(request: Any, reason: str = "", template_name: str = "") -> Any:
+    """CSRF refusals in the API's error shape (Django's default is an HTML page)."""
+    from django.http import JsonResponse
+
+    return JsonResponse(
+        {"error": {"code": "csrf_failed", "message": f"CSRF check failed: {reason}"}}, status=403
+    )

@@ -73,9 +73,7 @@ class MeApi(APIView):
         body = {
             "id": request.user.id,
             "username": request.user.username,
-            "memberships": [
-                {"id": m.id, "role": m.role, "tenant": m.tenant} for m in memberships
-            ],
+            "memberships": [{"id": m.id, "role": m.role, "tenant": m.tenant} for m in memberships],
         }
         return Response(MeSerializer(body).data)
 
@@ -107,7 +105,13 @@ class LoginApi(APIView):
     @extend_schema(
         operation_id="auth_login",
         request=LoginInput,
-        responses={200: inline_serializer("LoginResult", {"id": serializers.IntegerField(), "username": serializers.CharField()}), 400: ERROR_RESPONSES[400]},
+        responses={
+            200: inline_serializer(
+                "LoginResult",
+                {"id": serializers.IntegerField(), "username": serializers.CharField()},
+            ),
+            400: ERROR_RESPONSES[400],
+        },
         summary="Log in with a password and start a browser session (CSRF required)",
     )
     def post(self, request: Request) -> Response:

@@ -93,10 +93,16 @@ class MemberListApi(TenantAPIView):
 
 class MemberDetailApi(TenantAPIView):
     audit_resource_type = "membership"
-    audit_actions = {"get": "membership.read", "patch": "membership.update", "delete": "membership.end"}
+    audit_actions = {
+        "get": "membership.read",
+        "patch": "membership.update",
+        "delete": "membership.end",
+    }
     audit_resource_kwarg = "membership_id"
 
-    @extend_schema(operation_id="members_retrieve", responses={200: MembershipSerializer, **ERROR_RESPONSES})
+    @extend_schema(
+        operation_id="members_retrieve", responses={200: MembershipSerializer, **ERROR_RESPONSES}
+    )
     def get(self, request: Request, tenant: str, membership_id: uuid.UUID) -> Response:
         self.require_manager()
         membership = membership_get(tenant_id=self.tenant.id, membership_id=membership_id)
@@ -121,7 +127,10 @@ class MemberDetailApi(TenantAPIView):
 
     @extend_schema(
         operation_id="members_end",
-        responses={204: OpenApiResponse(description="Membership ended; its tokens revoked"), **ERROR_RESPONSES},
+        responses={
+            204: OpenApiResponse(description="Membership ended; its tokens revoked"),
+            **ERROR_RESPONSES,
+        },
         summary="End a membership (kept on record; its tokens are revoked)",
     )
     def delete(self, request: Request, tenant: str, membership_id: uuid.UUID) -> Response:
@@ -136,7 +145,9 @@ class MemberDetailApi(TenantAPIView):
 class TokenSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     name = serializers.CharField()
-    display_prefix = serializers.CharField(help_text="First characters of the token, to recognise it")
+    display_prefix = serializers.CharField(
+        help_text="First characters of the token, to recognise it"
+    )
     membership_id = serializers.UUIDField()
     created_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField(allow_null=True)
@@ -145,14 +156,17 @@ class TokenSerializer(serializers.Serializer):
 
 
 class IssuedTokenSerializer(TokenSerializer):
-    token = serializers.CharField(help_text="The secret token. Shown once; only its hash is stored.")
+    token = serializers.CharField(
+        help_text="The secret token. Shown once; only its hash is stored."
+    )
 
 
 class TokenCreateInput(StrictSerializer):
     name = serializers.CharField(max_length=100)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
     membership = serializers.UUIDField(
-        required=False, help_text="Membership the token acts as; default your own (others: owner only)"
+        required=False,
+        help_text="Membership the token acts as; default your own (others: owner only)",
     )
 
 
@@ -160,7 +174,9 @@ class TokenListApi(TenantAPIView):
     audit_resource_type = "api_token"
     audit_actions = {"get": "token.list", "post": "token.create"}
 
-    @extend_schema(operation_id="tokens_list", responses={200: TokenSerializer(many=True), **ERROR_RESPONSES})
+    @extend_schema(
+        operation_id="tokens_list", responses={200: TokenSerializer(many=True), **ERROR_RESPONSES}
+    )
     def get(self, request: Request, tenant: str) -> Response:
         self.require_manager()
         paginator = IdCursorPagination()

@@ -26,7 +26,9 @@ def tenant_create(*, slug: str, name: str) -> Tenant:
     return tenant
 
 
-def user_get_or_create(*, username: str, email: str = "", password: str | None = None) -> tuple[AbstractBaseUser, bool]:
+def user_get_or_create(
+    *, username: str, email: str = "", password: str | None = None
+) -> tuple[AbstractBaseUser, bool]:
     User = get_user_model()
     user = User.objects.filter(username=username).first()
     if user is not None:

@@ -49,7 +49,9 @@ def rls_problems(conn: Any) -> list[str]:
         ).fetchone()
         if row != (True, True):
             problems.append(f"{table}: must have RLS enabled and forced (deny all)")
-        policies = conn.execute("SELECT count(*) FROM pg_policies WHERE tablename = %s", [table]).fetchone()
+        policies = conn.execute(
+            "SELECT count(*) FROM pg_policies WHERE tablename = %s", [table]
+        ).fetchone()
         if policies[0]:
             problems.append(f"{table}: must have no policy (deny all)")
     return problems

@@ -149,10 +149,14 @@ def test_our_ids_on_their_own_url_are_404_and_leak_nothing(
 
 
 @pytest.mark.django_db
-def test_a_grant_body_naming_another_tenants_member_is_404(iso_world: World, token_client: Any) -> None:
+def test_a_grant_body_naming_another_tenants_member_is_404(
+    iso_world: World, token_client: Any
+) -> None:
     w = iso_world
     client = token_client(w.m("b", "owner"))
-    url = reverse("project-permission-list", kwargs={"tenant": "tenant-b", "project_id": w.project_b.id})
+    url = reverse(
+        "project-permission-list", kwargs={"tenant": "tenant-b", "project_id": w.project_b.id}
+    )
     body = {"membership": str(w.m("a", "annotator").id), "permission": "annotate"}
     response = client.post(url, body, format="json")
     assert (response.status_code, response.json()) == (404, NOT_FOUND)

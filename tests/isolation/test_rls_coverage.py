@@ -62,5 +62,9 @@ def test_app_role_may_only_insert_and_select_access_events() -> None:
             for p in ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE")
         }
     assert privileges == {
-        "SELECT": True, "INSERT": True, "UPDATE": False, "DELETE": False, "TRUNCATE": False
+        "SELECT": True,
+        "INSERT": True,
+        "UPDATE": False,
+        "DELETE": False,
+        "TRUNCATE": False,
     }

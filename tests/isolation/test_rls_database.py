@@ -32,8 +32,12 @@ def test_wrong_tenant_sees_no_rows_and_cannot_write(committed_world: World) -> N
             "SELECT id FROM annotate_project WHERE id = %s", [w.project_a.id]
         ).fetchall()
         assert rows == []
-        for table in ("tenants_membership", "tenants_apitoken", "tenants_accessevent",
-                      "annotate_projectuserobjectpermission"):
+        for table in (
+            "tenants_membership",
+            "tenants_apitoken",
+            "tenants_accessevent",
+            "annotate_projectuserobjectpermission",
+        ):
             count = conn.execute(
                 f"SELECT count(*) FROM {table} WHERE tenant_id = %s", [w.a.id]
             ).fetchone()[0]
@@ -42,7 +46,9 @@ def test_wrong_tenant_sees_no_rows_and_cannot_write(committed_world: World) -> N
             "UPDATE annotate_project SET name = 'pwned' WHERE id = %s", [w.project_a.id]
         ).rowcount
         assert updated == 0
-        deleted = conn.execute("DELETE FROM annotate_project WHERE id = %s", [w.project_a.id]).rowcount
+        deleted = conn.execute(
+            "DELETE FROM annotate_project WHERE id = %s", [w.project_a.id]
+        ).rowcount
         assert deleted == 0
         with pytest.raises(errors.InsufficientPrivilege, match="row-level security"):
             conn.execute(
@@ -71,8 +77,13 @@ def test_wrong_tenant_sees_no_rows_and_cannot_write(committed_world: World) -> N
 
 def test_no_tenant_set_sees_nothing(committed_world: World) -> None:
     with psycopg.connect(app_conninfo()) as conn:
-        for table in ("annotate_project", "tenants_membership", "tenants_apitoken",
-                      "tenants_accessevent", "annotate_projectuserobjectpermission"):
+        for table in (
+            "annotate_project",
+            "tenants_membership",
+            "tenants_apitoken",
+            "tenants_accessevent",
+            "annotate_projectuserobjectpermission",
+        ):
             assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
         # Even the owner is filtered: FORCE ROW LEVEL SECURITY.
     with psycopg.connect(owner_conninfo()) as conn:
@@ -125,13 +136,17 @@ def test_access_log_is_append_only_even_for_the_owner(committed_world: World) ->
         conn.execute(
             "INSERT INTO tenants_accessevent (tenant_id, occurred_at, action, resource_type, "
             "resource_id, outcome, reason, actor_username, actor_role, auth_method, credential_id, "
-            "request_id, detail) VALUES (%s, now(), 'x', 'y', '', 'allowed', '', '', '', '', '', '', '{}')",
+            "request_id, detail) VALUES "
+            "(%s, now(), 'x', 'y', '', 'allowed', '', '', '', '', '', '', '{}')",
             [w.a.id],
         )
         conn.commit()
         _as_tenant(conn, w.a.id)
-        for statement in ("UPDATE tenants_accessevent SET action = 'z'", "DELETE FROM tenants_accessevent",
-                          "TRUNCATE tenants_accessevent"):
+        for statement in (
+            "UPDATE tenants_accessevent SET action = 'z'",
+            "DELETE FROM tenants_accessevent",
+            "TRUNCATE tenants_accessevent",
+        ):
             with pytest.raises(errors.InsufficientPrivilege, match="append-only"):
                 conn.execute(statement)
             conn.rollback()

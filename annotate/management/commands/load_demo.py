@@ -43,7 +43,9 @@ class Command(BaseCommand):
         with transaction.atomic():
             freelancer, _ = user_get_or_create(username="freelancer", password=password)
             for slug, name in TENANTS.items():
-                tenant = Tenant.objects.filter(slug=slug).first() or tenant_create(slug=slug, name=name)
+                tenant = Tenant.objects.filter(slug=slug).first() or tenant_create(
+                    slug=slug, name=name
+                )
                 members = {}
                 for role in Role.values:
                     user, _ = user_get_or_create(username=f"{slug}-{role}", password=password)
@@ -58,7 +60,7 @@ class Command(BaseCommand):
                             membership=members[Role.MANAGER],
                             name=f"{name}: support ticket sentiment",
                             description="Classify the sentiment of customer support messages.",
-                            instructions="Pick the sentiment the customer expresses, not the agent.",
+                            instructions="Pick the customer's sentiment, not the agent's.",
                             label_schema=DEMO_SCHEMA,
                         )
                         for key in (Role.ANNOTATOR, "freelancer"):
@@ -66,8 +68,11 @@ class Command(BaseCommand):
                                 project=project, membership=members[key], permission="annotate"
                             )
                     audit_record(
-                        tenant_id=tenant.id, actor=actor, action="demo.load",
-                        resource_type="tenant", resource_id=tenant.id,
+                        tenant_id=tenant.id,
+                        actor=actor,
+                        action="demo.load",
+                        resource_type="tenant",
+                        resource_id=tenant.id,
                         detail={"members": Membership.objects.count()},
                     )
         self.stdout.write("demo loaded: tenants acme and globex")

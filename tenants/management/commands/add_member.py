@@ -54,8 +54,11 @@ class Command(BaseCommand):
                 membership = membership_add(tenant=tenant, user=user, role=options["role"])
                 with tenant_context(tenant.id):
                     audit_record(
-                        tenant_id=tenant.id, actor=actor, action="membership.add",
-                        resource_type="membership", resource_id=membership.id,
+                        tenant_id=tenant.id,
+                        actor=actor,
+                        action="membership.add",
+                        resource_type="membership",
+                        resource_id=membership.id,
                         detail={"role": membership.role, "user": user.get_username()},
                     )
                     issued = None
@@ -68,8 +71,11 @@ class Command(BaseCommand):
                             expires_at=timezone.now() + timedelta(days=days) if days else None,
                         )
                         audit_record(
-                            tenant_id=tenant.id, actor=actor, action="token.create",
-                            resource_type="api_token", resource_id=issued.token.id,
+                            tenant_id=tenant.id,
+                            actor=actor,
+                            action="token.create",
+                            resource_type="api_token",
+                            resource_id=issued.token.id,
                         )
         except ValidationError as exc:
             raise CommandError(str(exc)) from None

@@ -19,5 +19,7 @@ class Command(BaseCommand):
         try:
             tenant = tenant_create(slug=options["slug"], name=options["name"])
         except ValidationError as exc:
-            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
+            raise CommandError(
+                "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+            ) from None
         self.stdout.write(f"created tenant {tenant.slug} ({tenant.id})")

@@ -28,7 +28,10 @@ class Command(BaseCommand):
                 raise CommandError(f"no token {options['token_id']} in tenant {tenant.slug}")
             token_revoke(token=token, revoked_by=None)
             audit_record(
-                tenant_id=tenant.id, actor=Actor.for_command("revoke_token"),
-                action="token.revoke", resource_type="api_token", resource_id=token.id,
+                tenant_id=tenant.id,
+                actor=Actor.for_command("revoke_token"),
+                action="token.revoke",
+                resource_type="api_token",
+                resource_id=token.id,
             )
         self.stdout.write(f"revoked token {token.id} ({token.name})")
