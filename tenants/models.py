@@ -120,7 +120,7 @@ class AccessEvent(TenantOwnedModel):
 
     Written in the same transaction as the access it records (denials in their own, since the
     denied request's transaction is rolled back). Sealing into a hash chain and signed
-    checkpoints builds on this table (see docs/audit.md).
+    checkpoints builds on this table (docs/audit.md).
     """
 
     class Outcome(models.TextChoices):
