@@ -48,6 +48,27 @@ def project_permissions_for(*, membership: Membership, project: Project) -> froz
     return frozenset(perms)
 
 
+def project_permissions_for_many(
+    *, membership: Membership, projects: list[Project]
+) -> dict[object, frozenset[str]]:
+    """``project_permissions_for`` for a page of projects, in one query."""
+    granted: dict[object, set[str]] = {p.id: set() for p in projects}
+    rows = ProjectUserObjectPermission.objects.filter(
+        content_object__in=[p.id for p in projects], user_id=membership.user_id
+    ).values_list("content_object_id", "permission__codename")
+    for project_id, code in rows:
+        granted[project_id].add(code.removesuffix("_project"))
+    defaults = ROLE_DEFAULTS[membership.role]
+    result = {}
+    for project in projects:
+        assert project.tenant_id == membership.tenant_id, "project and membership cross tenants"
+        perms = set(defaults) | granted[project.id]
+        if perms:
+            perms.add("view")
+        result[project.id] = frozenset(perms)
+    return result
+
+
 def projects_visible_to(*, membership: Membership) -> QuerySet[Project]:
     """Projects of the membership's tenant the member may see."""
     projects = Project.objects.all()

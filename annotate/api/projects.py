@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotate.models import Project
-from annotate.permissions import project_permissions_for
+from annotate.permissions import project_permissions_for, project_permissions_for_many
 from annotate.selectors.projects import project_get_for_member, project_list_for_member
 from annotate.services.projects import project_create, project_delete, project_update
 from tenants.api.base import StrictSerializer, TenantAPIView
@@ -68,7 +68,7 @@ class ProjectListApi(TenantAPIView):
         page = paginator.paginate_queryset(
             project_list_for_member(membership=self.membership), request, view=self
         )
-        perms = {p.id: project_permissions_for(membership=self.membership, project=p) for p in page}
+        perms = project_permissions_for_many(membership=self.membership, projects=list(page))
         self.audit(detail=ids_detail([p.id for p in page]))
         data = ProjectOutputSerializer(
             page, many=True, context={"permissions_by_project": perms}

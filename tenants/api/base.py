@@ -23,7 +23,9 @@ import contextlib
 from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
+from django.http import Http404
 from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -138,11 +140,11 @@ class TenantAPIView(APIView):
             self._refusal = ("denied", "not a member of this tenant")
         elif isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
             self._refusal = ("denied", f"unauthenticated: {exc.detail}")
-        elif isinstance(exc, exceptions.NotFound):
+        elif isinstance(exc, (exceptions.NotFound, Http404)):
             self._refusal = ("denied", "not found in this tenant")
         elif isinstance(exc, exceptions.PermissionDenied):
             self._refusal = ("denied", f"forbidden: {exc.detail}")
-        elif isinstance(exc, exceptions.ValidationError):
+        elif isinstance(exc, (exceptions.ValidationError, DjangoValidationError)):
             self._refusal = ("failed", "invalid input")
         elif isinstance(exc, exceptions.APIException):
             self._refusal = ("failed", str(exc.detail)[:200])

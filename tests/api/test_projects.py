@@ -208,3 +208,45 @@ def test_malformed_json_body_is_a_clear_400(world: World, token_client) -> None:
     )
     assert response.status_code == 400
     assert "JSON parse error" in response.json()["error"]["message"]
+
+
+def test_list_query_count_does_not_grow_with_the_page(world: World, token_client) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for i in range(30):
+        project_in(world.a, world.m("a", "manager"), name=f"p{i}")
+    client = token_client(world.m("a", "annotator"))
+    manager = token_client(world.m("a", "manager"))
+    with tenant_context(world.a.id):
+        ids = list(Project.objects.values_list("id", flat=True))
+    for project_id in ids:
+        manager.post(
+            f"{BASE}/{project_id}/permissions",
+            {"membership": str(world.m("a", "annotator").id), "permission": "annotate"},
+            format="json",
+        )
+    # Token lookup, tenant, page, grants, event (+ savepoints and set_config): not per row.
+    client.get(BASE)  # the first use also stamps the token's last_used_at
+    with CaptureQueriesContext(connection) as one:
+        assert len(client.get(f"{BASE}?page_size=1").json()["results"]) == 1
+    with CaptureQueriesContext(connection) as many:
+        page = client.get(f"{BASE}?page_size=31").json()
+    assert len(page["results"]) == 31
+    assert len(many.captured_queries) == len(one.captured_queries) <= 22
+    assert all(p["permissions"] == ["annotate", "view"] for p in page["results"])
+
+
+def test_denial_reason_for_a_missing_project_is_logged(world: World, token_client) -> None:
+    from tenants.models import AccessEvent
+
+    client = token_client(world.m("a", "manager"))
+    assert client.get(f"{BASE}/{world.project_b.id}").status_code == 404
+    with tenant_context(world.a.id):
+        event = AccessEvent.objects.order_by("-id").first()
+    assert (event.action, event.outcome, event.reason, event.resource_id) == (
+        "project.read",
+        "denied",
+        "not found in this tenant",
+        str(world.project_b.id),
+    )
