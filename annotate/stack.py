@@ -325,6 +325,18 @@ def cmd_run(args: list[str]) -> int:
         return 0
 
 
+def cmd_exec(args: list[str]) -> int:
+    """Run any command with the services up: ``python -m annotate.stack exec -- cmd ...``."""
+    if args and args[0] == "--":
+        args = args[1:]
+    if not args:
+        raise SystemExit("usage: python -m annotate.stack exec -- command [args...]")
+    dbname = os.environ.get("STACK_DB_NAME", "annotate_bench")
+    with services(dbname) as env:
+        env.setdefault("DJANGO_SECRET_KEY", _secret_key())
+        return subprocess.run(args, env=env, cwd=BASE_DIR).returncode
+
+
 def cmd_provision(args: list[str]) -> int:
     """Create roles and database from DATABASE_ADMIN_URL, DATABASE_URL, DATABASE_OWNER_URL."""
     try:
@@ -339,11 +351,13 @@ def cmd_provision(args: list[str]) -> int:
 
 
 def main() -> int:
-    if len(sys.argv) < 2 or sys.argv[1] not in ("run", "test", "provision"):
-        print("usage: python -m annotate.stack {run|test|provision} [args...]", file=sys.stderr)
+    commands = {"run": cmd_run, "test": cmd_test, "exec": cmd_exec, "provision": cmd_provision}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        print(
+            f"usage: python -m annotate.stack {{{'|'.join(commands)}}} [args...]", file=sys.stderr
+        )
         return 2
-    command, args = sys.argv[1], sys.argv[2:]
-    return {"run": cmd_run, "test": cmd_test, "provision": cmd_provision}[command](args)
+    return commands[sys.argv[1]](sys.argv[2:])
 
 
 if __name__ == "__main__":

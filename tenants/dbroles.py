@@ -79,6 +79,6 @@ def check_runtime_role(connection: Any) -> None:
 
 
 def on_connection_created(sender: Any, connection: Any, **kwargs: Any) -> None:
-    if connection.alias != "default" or not settings.DB_ROLE_CHECK:
+    if connection.alias not in ("default", "progress") or not settings.DB_ROLE_CHECK:
         return
     check_runtime_role(connection)

@@ -20,3 +20,37 @@ def uuid7() -> uuid.UUID:
     value |= 0b10 << 62  # variant
     value |= rand & ((1 << 62) - 1)  # 62 bits rand_b
     return uuid.UUID(int=value)
+
+
+class Uuid7Sequence:
+    """UUIDv7 strings for bulk inserts, about 5x cheaper than ``uuid7()`` and monotonic within
+    one sequence (the 12-bit counter field orders ids of the same millisecond).
+
+    The 62 low bits come from a fast non-cryptographic generator seeded from the OS: ids are
+    identifiers, never credentials; authorization does not depend on their being unguessable.
+    """
+
+    def __init__(self) -> None:
+        import random
+
+        self._random = random.Random(os.urandom(16))  # noqa: S311 - ids, not secrets
+        self._ms = -1
+        self._counter = 0
+
+    def next(self) -> str:
+        ms = time.time_ns() // 1_000_000
+        if ms > self._ms:
+            self._ms, self._counter = ms, self._random.getrandbits(9)
+        else:
+            self._counter += 1
+            if self._counter > 0xFFF:  # 4096 ids in one millisecond: borrow the next one
+                self._ms, self._counter = self._ms + 1, 0
+        value = (
+            (self._ms & 0xFFFFFFFFFFFF) << 80
+            | 0x7 << 76
+            | self._counter << 64
+            | 0b10 << 62
+            | self._random.getrandbits(62)
+        )
+        h = f"{value:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -157,3 +157,36 @@ class AccessEvent(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.action} {self.resource_type}:{self.resource_id} {self.outcome}"
+
+
+class TenantKey(TenantOwnedModel):
+    """A tenant's data key (DEK) for blob storage, stored only wrapped by a master key.
+
+    At most one live key per tenant (``destroyed_at`` null). Not append-only on purpose: master
+    key rotation re-wraps ``wrapped_key`` in place, and crypto-shredding
+    (``tenants.services.keys.tenant_destroy_keys``) overwrites it with empty bytes. A database
+    check keeps a destroyed key from holding key material.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    wrapped_key = models.BinaryField()
+    master_key_id = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    destroyed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["tenant"],
+                condition=models.Q(destroyed_at__isnull=True),
+                name="tenantkey_one_live_per_tenant",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(destroyed_at__isnull=True) | models.Q(wrapped_key=b""),
+                name="tenantkey_destroyed_is_empty",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = "destroyed" if self.destroyed_at else f"wrapped by {self.master_key_id}"
+        return f"key {self.id} of {self.tenant_id} ({state})"

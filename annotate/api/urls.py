@@ -3,6 +3,8 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from annotate.api.imports import ImportDetailApi, ImportListApi
+from annotate.api.items import ItemDetailApi, ItemListApi
 from annotate.api.permissions import ProjectPermissionDetailApi, ProjectPermissionListApi
 from annotate.api.projects import ProjectDetailApi, ProjectListApi
 from tenants.api.me import CsrfApi, LoginApi, LogoutApi, MeApi
@@ -20,6 +22,18 @@ tenant_patterns = [
         "projects/<uuid:project_id>/permissions/<uuid:membership_id>/<str:permission>",
         ProjectPermissionDetailApi.as_view(),
         name="project-permission-detail",
+    ),
+    path("projects/<uuid:project_id>/imports", ImportListApi.as_view(), name="import-list"),
+    path(
+        "projects/<uuid:project_id>/imports/<uuid:import_id>",
+        ImportDetailApi.as_view(),
+        name="import-detail",
+    ),
+    path("projects/<uuid:project_id>/items", ItemListApi.as_view(), name="item-list"),
+    path(
+        "projects/<uuid:project_id>/items/<uuid:item_id>",
+        ItemDetailApi.as_view(),
+        name="item-detail",
     ),
     path("members", MemberListApi.as_view(), name="member-list"),
     path("members/<uuid:membership_id>", MemberDetailApi.as_view(), name="member-detail"),

@@ -137,3 +137,32 @@ def _validate_choices(field: dict[str, Any], path: str) -> list[str]:
     if "multiple" in field and not isinstance(field["multiple"], bool):
         errors.append(f"{path}.multiple: must be true or false")
     return errors
+
+
+def item_data_errors(schema: dict[str, Any], data: Any) -> list[tuple[str, str]]:
+    """Check one item's data against the schema's ``data`` section.
+
+    Returns ``[(field, message), ...]``; empty when the item is acceptable. Extra keys are
+    allowed (clients often carry metadata along); declared ones must have the declared type.
+    """
+    if not isinstance(data, dict):
+        return [("data", "must be a JSON object")]
+    errors: list[tuple[str, str]] = []
+    for name, spec in schema.get("data", {}).items():
+        value = data.get(name)
+        if value is None:
+            if spec.get("required", True):
+                errors.append((name, "required field is missing"))
+            continue
+        kind = spec.get("type")
+        if kind == "text" and not isinstance(value, str):
+            errors.append((name, "must be a string (text)"))
+        elif kind == "number" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            errors.append((name, "must be a number"))
+        elif kind == "url" and not (
+            isinstance(value, str) and value.startswith(("https://", "http://"))
+        ):
+            errors.append((name, "must be an http(s) URL"))
+        elif kind == "image" and not isinstance(value, str):
+            errors.append((name, "must name a media file of the import"))
+    return errors

@@ -1,3 +1,4 @@
+from annotate.models.dataset import Dataset, ImportJob, Item
 from annotate.models.project import (
     PROJECT_PERMISSIONS,
     Project,
@@ -7,6 +8,9 @@ from annotate.models.project import (
 
 __all__ = [
     "PROJECT_PERMISSIONS",
+    "Dataset",
+    "ImportJob",
+    "Item",
     "Project",
     "ProjectGroupObjectPermission",
     "ProjectUserObjectPermission",

@@ -138,3 +138,4 @@ from annotate.settings.limits import *  # noqa: E402, F403
 from annotate.settings.logging import *  # noqa: E402, F403
 from annotate.settings.rest_framework import *  # noqa: E402, F403
 from annotate.settings.security import *  # noqa: E402, F403
+from annotate.settings.storage import *  # noqa: E402, F403

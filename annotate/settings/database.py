@@ -31,7 +31,9 @@ DB_ROLE_CHECK = env_bool(
 
 assert _app is not None
 _app.update(CONN_MAX_AGE=CONN_MAX_AGE, CONN_HEALTH_CHECKS=True)
-DATABASES = {"default": _app}
+# "progress": a second connection with the same role, for writes that must commit while the
+# request or task transaction is still open (import progress).
+DATABASES = {"default": _app, "progress": {**_app, "TEST": {"MIRROR": None}}}
 if _owner is not None:
     _owner.update(CONN_MAX_AGE=0)
     DATABASES["owner"] = _owner

@@ -13,6 +13,7 @@ import pytest
 from django.urls import URLPattern, reverse
 
 from annotate.api.urls import tenant_patterns
+from annotate.models import Dataset, ImportJob, Item
 from annotate.services.projects import project_permission_grant
 from tenants.models import AccessEvent
 from tenants.scoping import tenant_context
@@ -37,6 +38,8 @@ def _kwargs(world: World, pattern_name: str, tenant_key: str) -> dict[str, Any]:
         "project_id": world.project_a.id if tenant_key == "a" else world.project_b.id,
         "membership_id": world.m(tenant_key, "annotator").id,
         "token_id": world.token_ids[tenant_key],
+        "import_id": world.import_ids[tenant_key],
+        "item_id": world.item_ids[tenant_key],
         "permission": "annotate",
     }
     names = list(pattern.pattern.converters)
@@ -63,6 +66,7 @@ def _valid_body(world: World, name: str, method: str) -> dict[str, Any]:
         ("member-list", "post"): {"username": "newcomer", "role": "annotator"},
         ("member-detail", "patch"): {"role": "reviewer"},
         ("token-list", "post"): {"name": "ci"},
+        ("import-list", "post"): {"items": [{"text": "hello"}]},
     }
     return bodies.get((name, method), {})
 
@@ -77,6 +81,29 @@ def iso_world(world: World) -> World:
         project_permission_grant(
             project=world.project_a, membership=world.m("a", "annotator"), permission="annotate"
         )
+    world.import_ids, world.item_ids = {}, {}  # type: ignore[attr-defined]
+    for key, tenant, project in (("a", world.a, world.project_a), ("b", world.b, world.project_b)):
+        with tenant_context(tenant.id):
+            dataset = Dataset.objects.create(project=project, name="d")
+            job = ImportJob.objects.create(
+                project=project,
+                dataset=dataset,
+                format="jsonl",
+                filename="f.jsonl",
+                blob_key=f"tenants/{tenant.id}/imports/x",
+                bytes_total=1,
+                content_sha256="0",
+                created_by_id=world.m(key, "manager").user_id,
+                state="succeeded",
+            )
+            item = Item.objects.create(
+                project=project,
+                dataset=dataset,
+                external_id="secret-ext",
+                data={"text": f"{key} secret item"},
+                seq=1,
+            )
+        world.import_ids[key], world.item_ids[key] = job.id, item.id  # type: ignore[attr-defined]
     return world
 
 
@@ -139,6 +166,7 @@ def test_our_ids_on_their_own_url_are_404_and_leak_nothing(
     response = _call(client, method, url, body)
     text = response.content.decode()
     assert "A secret project" not in text
+    assert "a secret item" not in text
     assert str(w.project_a.id) not in text
     if len(kwargs) > 1:
         # Only URLs with ids can point at A's objects; ids of A must look missing.

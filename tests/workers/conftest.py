@@ -12,14 +12,13 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
-@pytest.fixture
-def celery_worker_process(committed: None) -> Iterator[subprocess.Popen[bytes]]:
-    """A real Celery worker process (solo pool: one process, one connection, tasks in order,
-    which is exactly where a tenant could leak from one task into the next)."""
+def start_celery_worker(name: str, *options: str) -> subprocess.Popen[bytes]:
+    """Start a real Celery worker process and wait until it answers a ping."""
     from workers.celery import app
 
-    log = open(ROOT / "var" / "test-worker.log", "wb")  # noqa: SIM115 - closed below
-    name = f"test-{os.getpid()}@localhost"
+    (ROOT / "var").mkdir(exist_ok=True)
+    log = open(ROOT / "var" / f"test-worker-{name}.log", "wb")  # noqa: SIM115 - child owns it
+    node = f"{name}-{os.getpid()}@localhost"
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -28,36 +27,50 @@ def celery_worker_process(committed: None) -> Iterator[subprocess.Popen[bytes]]:
             "-A",
             "workers.celery",
             "worker",
-            "--pool",
-            "solo",
             "--loglevel",
             "INFO",
             "-n",
-            name,
+            node,
             "--without-gossip",
             "--without-mingle",
+            *options,
         ],
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
         env=dict(os.environ),
     )
+    log.close()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"worker exited with {proc.returncode}; see var/test-worker.log")
-        if app.control.ping(destination=[name], timeout=0.5):
-            break
-    else:
+            raise RuntimeError(
+                f"worker exited with {proc.returncode}; see var/test-worker-{name}.log"
+            )
+        if app.control.ping(destination=[node], timeout=0.5):
+            return proc
+    proc.kill()
+    raise RuntimeError(f"worker did not answer a ping within 60 s; see var/test-worker-{name}.log")
+
+
+def stop_celery_worker(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
         proc.kill()
-        raise RuntimeError("worker did not answer a ping within 60 s; see var/test-worker.log")
+        proc.wait()
+
+
+@pytest.fixture
+def celery_worker_process(committed: None) -> Iterator[subprocess.Popen[bytes]]:
+    """A real Celery worker process (solo pool: one process, one connection, tasks in order,
+    which is exactly where a tenant could leak from one task into the next)."""
+    from workers.celery import app
+
+    app.control.purge()
+    proc = start_celery_worker("solo", "--pool", "solo")
     try:
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        stop_celery_worker(proc)

@@ -1,0 +1,246 @@
+"""Imports: upload a dataset (streamed into encrypted tenant storage), then watch it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from django.conf import settings
+from django.http import Http404
+from django.urls import reverse
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from annotate.models import ImportJob
+from annotate.selectors.projects import project_get_for_member
+from annotate.services.imports import IdempotencyConflict, UploadTooLarge, import_create
+from tenants.api.base import StrictSerializer, TenantAPIView
+from tenants.api.common import ERROR_RESPONSES
+from tenants.api.pagination import IdCursorPagination
+from tenants.api.parsers import PayloadTooLarge
+from tenants.audit import ids_detail
+
+CHUNK = 256 * 1024
+CONTENT_TYPE_FORMATS = {
+    "application/x-ndjson": "jsonl",
+    "application/jsonl": "jsonl",
+    "application/jsonlines": "jsonl",
+    "text/csv": "csv",
+}
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+class ImportErrorSerializer(serializers.Serializer):
+    file = serializers.CharField()
+    line = serializers.IntegerField(
+        allow_null=True, help_text="Line (JSONL, CSV) or item index (JSON array)"
+    )
+    field = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ImportSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    url = serializers.SerializerMethodField()
+    state = serializers.ChoiceField(choices=ImportJob.State.choices)
+    format = serializers.CharField()
+    filename = serializers.CharField()
+    dataset_id = serializers.UUIDField()
+    bytes_total = serializers.IntegerField()
+    bytes_processed = serializers.IntegerField()
+    items_processed = serializers.IntegerField()
+    items_total = serializers.IntegerField(allow_null=True)
+    rate_items_per_second = serializers.SerializerMethodField()
+    error_count = serializers.IntegerField()
+    errors = ImportErrorSerializer(many=True)
+    attempts = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+    def get_url(self, job: ImportJob) -> str:
+        return reverse(
+            "import-detail",
+            kwargs={
+                "tenant": self.context["tenant_slug"],
+                "project_id": job.project_id,
+                "import_id": job.id,
+            },
+        )
+
+    def get_rate_items_per_second(self, job: ImportJob) -> float | None:
+        if job.started_at is None or not job.items_processed:
+            return None
+        end = job.finished_at or timezone.now()
+        seconds = max((end - job.started_at).total_seconds(), 1e-3)
+        return round(job.items_processed / seconds, 1)
+
+
+class ItemsBodySerializer(StrictSerializer):
+    items = serializers.ListField(child=serializers.JSONField(), allow_empty=False)
+    dataset = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+def _managed_project(view: TenantAPIView, project_id: uuid.UUID) -> Any:
+    project, perms = project_get_for_member(membership=view.membership, project_id=project_id)
+    if "manage" not in perms:
+        raise exceptions.PermissionDenied("requires the manage permission on this project")
+    return project
+
+
+def _body_chunks(request: Request) -> Iterator[bytes]:
+    stream = request._request
+    while True:
+        chunk = stream.read(CHUNK)
+        if not chunk:
+            return
+        yield chunk
+
+
+class ImportListApi(TenantAPIView):
+    audit_resource_type = "import"
+    audit_actions = {"get": "import.list", "post": "import.create"}
+    audit_resource_kwarg = "project_id"
+
+    @extend_schema(
+        operation_id="imports_list",
+        responses={200: ImportSerializer(many=True), **ERROR_RESPONSES},
+        summary="List the project's imports",
+    )
+    def get(self, request: Request, tenant: str, project_id: uuid.UUID) -> Response:
+        project = _managed_project(self, project_id)
+        paginator = IdCursorPagination()
+        page = paginator.paginate_queryset(
+            ImportJob.objects.filter(project=project), request, view=self
+        )
+        self.audit(detail=ids_detail([j.id for j in page]))
+        data = ImportSerializer(page, many=True, context={"tenant_slug": self.tenant.slug}).data
+        return paginator.get_paginated_response(data)
+
+    @extend_schema(
+        operation_id="imports_create",
+        parameters=[
+            OpenApiParameter(
+                "format",
+                enum=["jsonl", "json", "csv"],
+                description="Format of a file body; default from Content-Type "
+                "(application/x-ndjson, text/csv)",
+            ),
+            OpenApiParameter("dataset", str, description="Name of the dataset the import creates"),
+            OpenApiParameter(
+                "filename", str, description="Name to show in errors (default: upload.<format>)"
+            ),
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="Retry-safe key: the same key and body return the same import; "
+                "a different body is 409",
+            ),
+        ],
+        request={
+            "application/x-ndjson": {"type": "string", "format": "binary"},
+            "text/csv": {"type": "string", "format": "binary"},
+            "application/octet-stream": {"type": "string", "format": "binary"},
+            "application/json": ItemsBodySerializer,
+        },
+        responses={
+            202: ImportSerializer,
+            409: OpenApiResponse(description="Idempotency-Key reused with a different body"),
+            413: OpenApiResponse(description="Upload over IMPORT_MAX_UPLOAD_BYTES"),
+            **ERROR_RESPONSES,
+        },
+        summary="Start an import: a JSONL, JSON-array or CSV file body, or a JSON body of items",
+    )
+    def post(self, request: Request, tenant: str, project_id: uuid.UUID) -> Response:
+        project = _managed_project(self, project_id)
+        key = request.headers.get("Idempotency-Key") or None
+        if key is not None and not (1 <= len(key) <= 200 and key.isprintable()):
+            raise exceptions.ValidationError(
+                {"Idempotency-Key": ["must be 1 to 200 printable characters"]}
+            )
+        content_type = (request.content_type or "").split(";")[0].strip().lower()
+        fmt = request.query_params.get("format") or CONTENT_TYPE_FORMATS.get(content_type)
+        dataset_name = request.query_params.get("dataset", "")[:200]
+        if fmt is None and content_type == "application/json":
+            body = ItemsBodySerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            fmt, filename = "jsonl", "request body"
+            dataset_name = body.validated_data.get("dataset", "") or dataset_name
+            lines = (
+                json.dumps(item, ensure_ascii=False).encode() + b"\n"
+                for item in body.validated_data["items"]
+            )
+            chunks: Iterator[bytes] = lines
+        else:
+            if fmt not in ImportJob.Format.values:
+                raise exceptions.ValidationError(
+                    {
+                        "format": [
+                            "say the format with ?format=jsonl|json|csv, or send Content-Type "
+                            "application/x-ndjson or text/csv (application/json is a body of items)"
+                        ]
+                    }
+                )
+            length = request.META.get("CONTENT_LENGTH")
+            if length and length.isdigit() and int(length) > settings.IMPORT_MAX_UPLOAD_BYTES:
+                raise PayloadTooLarge(
+                    f"the upload exceeds the limit of {settings.IMPORT_MAX_UPLOAD_BYTES} bytes "
+                    "(IMPORT_MAX_UPLOAD_BYTES)"
+                )
+            filename = request.query_params.get("filename", "") or f"upload.{fmt}"
+            chunks = _body_chunks(request)
+        try:
+            job, created = import_create(
+                project=project,
+                membership=self.membership,
+                chunks=chunks,
+                fmt=fmt,
+                filename=filename,
+                dataset_name=dataset_name,
+                idempotency_key=key,
+            )
+        except UploadTooLarge as exc:
+            raise PayloadTooLarge(str(exc)) from None
+        except IdempotencyConflict as exc:
+            raise Conflict(str(exc)) from None
+        self.audit(
+            resource_id=job.id,
+            detail={"bytes": job.bytes_total, "format": fmt, "replayed": not created},
+        )
+        body = ImportSerializer(job, context={"tenant_slug": self.tenant.slug}).data
+        response = Response(body, status=status.HTTP_202_ACCEPTED)
+        response["Location"] = body["url"]
+        if not created:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+
+class ImportDetailApi(TenantAPIView):
+    audit_resource_type = "import"
+    audit_actions = {"get": "import.read"}
+    audit_resource_kwarg = "import_id"
+
+    @extend_schema(
+        operation_id="imports_retrieve",
+        responses={200: ImportSerializer, **ERROR_RESPONSES},
+        summary="Import status: state, progress, rate and errors (file, line, field, message)",
+    )
+    def get(
+        self, request: Request, tenant: str, project_id: uuid.UUID, import_id: uuid.UUID
+    ) -> Response:
+        project = _managed_project(self, project_id)
+        job = ImportJob.objects.filter(project=project, id=import_id).first()
+        if job is None:
+            raise Http404
+        self.audit()
+        return Response(ImportSerializer(job, context={"tenant_slug": self.tenant.slug}).data)

@@ -1,0 +1,1 @@
+"""Import readers and export writers for open formats."""

@@ -1,0 +1,285 @@
+"""Ingest N text items through the HTTP API and compare with a raw PostgreSQL COPY.
+
+Run with `make bench-import` (embedded services) or
+`python -m annotate.stack exec -- python bench/import_bench.py --n 100000 --n 1000000`.
+
+For each N it reports: items/second end to end (upload start to import finished), the peak
+resident memory of the web and worker process trees, and, on the same machine in the same run,
+the rate of a raw COPY of the same rows (the file's lines into a jsonb column of a plain table)
+as the physical reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotate.settings")
+os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + "x" * 40)
+
+from bench.machine import machine_description  # noqa: E402
+
+WORDS = [
+    "lorem",
+    "ipsum",
+    "dolor",
+    "sit",
+    "amet",
+    "consectetur",
+    "adipiscing",
+    "elit",
+    "sed",
+    "do",
+    "eiusmod",
+    "tempor",
+]
+
+
+def make_file(path: Path, n: int) -> int:
+    rng = random.Random(7)
+    with path.open("w") as f:
+        for i in range(n):
+            text = " ".join(rng.choice(WORDS) for _ in range(32))[:200]
+            f.write(json.dumps({"external_id": f"item-{i}", "data": {"text": text}}) + "\n")
+    return path.stat().st_size
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PeakRss(threading.Thread):
+    """Samples the resident memory of process trees every 50 ms."""
+
+    def __init__(self, procs: dict[str, int]) -> None:
+        super().__init__(daemon=True)
+        self.procs = procs
+        self.peak = dict.fromkeys(procs, 0)
+        self.running = True
+
+    def run(self) -> None:
+        while self.running:
+            for name, pid in self.procs.items():
+                try:
+                    root = psutil.Process(pid)
+                    tree = [root, *root.children(recursive=True)]
+                    # Peak of the largest single process (the one doing the work), not the sum
+                    # of idle pool siblings.
+                    rss = max(p.memory_info().rss for p in tree)
+                except psutil.Error:
+                    continue
+                self.peak[name] = max(self.peak[name], rss)
+            time.sleep(0.05)
+
+
+def setup_django() -> tuple[str, str]:
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", database="owner", verbosity=0)
+    from annotate.models import Project
+    from tenants.models import Role, Tenant
+    from tenants.scoping import tenant_context
+    from tenants.services.memberships import (
+        membership_add,
+        tenant_create,
+        token_create,
+        user_get_or_create,
+    )
+
+    slug = f"bench-{int(time.time())}"
+    tenant = tenant_create(slug=slug, name="Bench")
+    user, _ = user_get_or_create(username=f"{slug}-mgr")
+    membership = membership_add(tenant=tenant, user=user, role=Role.MANAGER)
+    assert Tenant.objects.filter(id=tenant.id).exists()
+    with tenant_context(tenant.id):
+        project = Project.objects.create(
+            tenant=tenant,
+            name="bench",
+            created_by_id=user.id,
+            label_schema={
+                "version": 1,
+                "data": {"text": {"type": "text"}},
+                "fields": [{"name": "l", "type": "choices", "choices": ["a", "b"]}],
+            },
+        )
+        token = token_create(membership=membership, name="bench", created_by=None).raw
+    return f"/api/v1/t/{slug}/projects/{project.id}/imports", token
+
+
+def raw_copy_rate(path: Path, n: int) -> float:
+    from django.conf import settings
+
+    owner = settings.DATABASES["owner"]
+    conninfo = " ".join(
+        f"{k}='{v}'"
+        for k, v in {
+            "dbname": owner["NAME"],
+            "user": owner["USER"],
+            "host": owner["HOST"],
+            "port": owner.get("PORT") or "",
+            "password": owner.get("PASSWORD") or "",
+        }.items()
+        if v
+    )
+    with psycopg.connect(conninfo) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_raw_copy")
+        conn.execute("CREATE TABLE bench_raw_copy (data jsonb NOT NULL)")
+        conn.commit()
+        started = time.perf_counter()
+        with (
+            conn.cursor() as cur,
+            cur.copy("COPY bench_raw_copy (data) FROM STDIN") as copy,
+            path.open("rb") as f,
+        ):
+            while chunk := f.read(1024 * 1024):
+                copy.write(chunk)
+        conn.commit()
+        elapsed = time.perf_counter() - started
+        conn.execute("DROP TABLE bench_raw_copy")
+        conn.commit()
+    return n / elapsed
+
+
+def run_one(
+    n: int, url_path: str, token: str, base: str, procs: dict[str, int]
+) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "items.jsonl"
+        size = make_file(path, n)
+        monitor = PeakRss(procs)
+        monitor.start()
+        started = time.perf_counter()
+        with path.open("rb") as body:
+            request = urllib.request.Request(  # noqa: S310 - our own local server
+                f"{base}{url_path}?format=jsonl",
+                data=body,
+                method="POST",
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "Content-Length": str(size),
+                    "Content-Type": "application/x-ndjson",
+                },
+            )
+            with urllib.request.urlopen(request) as response:  # noqa: S310
+                status_url = json.loads(response.read())["url"]
+        uploaded = time.perf_counter() - started
+        while True:
+            req = urllib.request.Request(  # noqa: S310 - our own local server
+                f"{base}{status_url}", headers={"Authorization": f"Bearer {token}"}
+            )
+            with urllib.request.urlopen(req) as response:  # noqa: S310
+                status = json.loads(response.read())
+            if status["state"] in ("succeeded", "failed"):
+                break
+            time.sleep(0.1)
+        elapsed = time.perf_counter() - started
+        monitor.running = False
+        monitor.join()
+        if status["state"] != "succeeded":
+            raise SystemExit(f"import failed: {status['errors'][:3]}")
+        raw = raw_copy_rate(path, n)
+        return {
+            "n": n,
+            "bytes": size,
+            "seconds": elapsed,
+            "upload_seconds": uploaded,
+            "rate": n / elapsed,
+            "raw_copy_rate": raw,
+            "web_peak_mib": monitor.peak["web"] / 2**20,
+            "worker_peak_mib": monitor.peak["worker"] / 2**20,
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, action="append", help="items (repeatable)")
+    args = parser.parse_args()
+    sizes = args.n or [100_000, 1_000_000]
+    url_path, token = setup_django()
+    port = free_port()
+    env = dict(os.environ)
+    web = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "annotate.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--timeout",
+            "600",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.celery",
+            "worker",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{base}/healthz", timeout=1)  # noqa: S310
+                break
+            except OSError:
+                time.sleep(0.2)
+        time.sleep(3)  # let the worker connect
+        print(f"machine: {machine_description()}")
+        print(
+            f"{'items':>10} {'MB':>7} {'end-to-end s':>13} {'items/s':>9} {'raw COPY items/s':>17} "
+            f"{'ratio':>6} {'web peak MiB':>13} {'worker peak MiB':>16}"
+        )
+        for n in sizes:
+            r = run_one(n, url_path, token, base, {"web": web.pid, "worker": worker.pid})
+            print(
+                f"{r['n']:>10} {r['bytes'] / 1e6:>7.1f} {r['seconds']:>13.1f} {r['rate']:>9.0f} "
+                f"{r['raw_copy_rate']:>17.0f} {r['rate'] / r['raw_copy_rate']:>6.2f} "
+                f"{r['web_peak_mib']:>13.0f} {r['worker_peak_mib']:>16.0f}",
+                flush=True,
+            )
+    finally:
+        for proc in (web, worker):
+            proc.terminate()
+            proc.wait(30)
+
+
+if __name__ == "__main__":
+    main()
