@@ -55,7 +55,7 @@ def make_file(path: Path, n: int) -> int:
     with path.open("w") as f:
         for i in range(n):
             text = " ".join(rng.choice(WORDS) for _ in range(32))[:200]
-            f.write(json.dumps({"external_id": f"item-{i}", "data": {"text": text}}) + "\n")
+            f.write(json.dumps({"external_id": f"n{n}-item-{i}", "data": {"text": text}}) + "\n")
     return path.stat().st_size
 
 
@@ -182,7 +182,10 @@ def run_one(
             with urllib.request.urlopen(request) as response:  # noqa: S310
                 status_url = json.loads(response.read())["url"]
         uploaded = time.perf_counter() - started
+        deadline = time.monotonic() + 3600
         while True:
+            if time.monotonic() > deadline:
+                raise SystemExit("import did not finish within an hour")
             req = urllib.request.Request(  # noqa: S310 - our own local server
                 f"{base}{status_url}", headers={"Authorization": f"Bearer {token}"}
             )

@@ -43,7 +43,7 @@ import re
 import struct
 import uuid
 from collections.abc import Callable, Sequence
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -429,3 +429,68 @@ class DecryptingReader(io.RawIOBase):
         if not self.closed and self._close_source:
             self._source.close()
         super().close()
+
+
+class SeekableDecryptingReader(DecryptingReader):
+    """A ``DecryptingReader`` with random access, for formats that need it (ZIP).
+
+    Segments have a fixed size, so the segment holding any plaintext offset is found by
+    arithmetic and decrypted on its own. Which segment is the last is known from the total
+    length, so truncation by whole segments still fails: the new "last" segment was sealed as
+    not-last. Needs a seekable source (the ciphertext, never plaintext, may be spooled to disk).
+    """
+
+    def __init__(self, source: BinaryIO, **kwargs: Any) -> None:
+        super().__init__(source, **kwargs)
+        total = source.seek(0, io.SEEK_END)
+        body = total - HEADER_BYTES
+        stride = self._segment + TAG_BYTES
+        self._segments = max(1, -(-body // stride))
+        last_plain = body - (self._segments - 1) * stride - TAG_BYTES
+        if last_plain < 0:
+            raise BlobIntegrityError("blob truncated: the last segment is shorter than its tag")
+        self._size = (self._segments - 1) * self._segment + last_plain
+        self._pos = 0
+        self._load(0)
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        position = max(0, base + offset)
+        if position != self._pos:
+            self._pos = position
+            self._load(position)
+        return position
+
+    def _load(self, position: int) -> None:
+        index = min(position // self._segment, self._segments - 1)
+        stride = self._segment + TAG_BYTES
+        self._source.seek(HEADER_BYTES + index * stride)
+        raw = _read_exact(self._source, stride)
+        last = index == self._segments - 1
+        try:
+            plaintext = self._aead.decrypt(_nonce(self._prefix, index, last), raw, self._aad)
+        except InvalidTag:
+            raise BlobIntegrityError(
+                f"blob failed authentication at segment {index}: tampered, truncated, "
+                "reordered, or not this tenant's blob under this key"
+            ) from None
+        self._plain = memoryview(plaintext)[position - index * self._segment :]
+        self._counter, self._done, self._pending = index + 1, last, b""
+        if not last:
+            # Sequential reading continues from the next segment; prime the look-ahead state.
+            self._source.seek(HEADER_BYTES + (index + 1) * stride)
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        n = super().readinto(buffer)
+        self._pos += n
+        return n

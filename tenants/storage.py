@@ -32,7 +32,13 @@ from django.conf import settings
 from django.core.files import File
 
 from tenants.blobstore import blob_backend, open_stream
-from tenants.crypto import SEGMENT_BYTES, BlobIntegrityError, DecryptingReader, EncryptingWriter
+from tenants.crypto import (
+    SEGMENT_BYTES,
+    BlobIntegrityError,
+    DecryptingReader,
+    EncryptingWriter,
+    SeekableDecryptingReader,
+)
 from tenants.scoping import TenantContextMissing, current_tenant_id
 from tenants.services.keys import TenantKeyDestroyed, tenant_dek, tenant_key_get_or_create
 
@@ -107,6 +113,26 @@ class TenantStorage:
         )
         self.prefix = f"{KEY_ROOT}/{self.tenant_id}/"
         self._check_context()
+        # Keys are looked up per operation (so destroying a tenant's keys takes effect at once),
+        # unless ``preload_key()`` pinned the live key for this instance.
+        self._pinned: Any = None
+
+    def preload_key(self) -> None:
+        """Resolve the tenant's live data key now (one query) and keep it for this instance.
+
+        For one long operation that cannot query while it writes (an import storing media
+        while a COPY holds the connection). Do not keep such an instance beyond that operation:
+        it would go on using a key destroyed meanwhile.
+        """
+        self._pinned = tenant_key_get_or_create(self.tenant_id)
+
+    def _live(self) -> Any:
+        return self._pinned or tenant_key_get_or_create(self.tenant_id)
+
+    def _dek(self, dek_id: uuid.UUID) -> bytes:
+        if self._pinned is not None and self._pinned.id == dek_id:
+            return bytes(self._pinned.dek)
+        return tenant_dek(self.tenant_id, dek_id)
 
     # -- guards ---------------------------------------------------------------------------------
 
@@ -146,7 +172,7 @@ class TenantStorage:
         leaving by an exception (or ``abort()``) publishes nothing.
         """
         key = self._check_key(self.key_for(name))
-        data_key = tenant_key_get_or_create(self.tenant_id)
+        data_key = self._live()
         return BlobWriter(
             key=key,
             content_type=content_type,
@@ -166,6 +192,36 @@ class TenantStorage:
         assert writer.ref is not None
         return writer.ref
 
+    def open_seekable(self, key: str) -> io.BufferedReader:
+        """Like ``open``, with ``seek``/``tell`` (for ZIP archives). A backend that cannot seek
+        (S3 streams) is first spooled to a per-tenant temporary file: ciphertext only, removed
+        when the reader is closed."""
+        self._check_key(key)
+        try:
+            raw: Any = open_stream(blob_backend(), key)
+        except FileNotFoundError:
+            raise BlobNotFound(f"no blob {key!r}") from None
+        if not (hasattr(raw, "seekable") and raw.seekable()):
+            # Closed with the reader (BufferedReader closes the decrypting reader, which closes
+            # its source).
+            spool = tempfile.TemporaryFile(dir=_tenant_temp_dir(self.tenant_id))  # noqa: SIM115
+            with raw:
+                while chunk := raw.read(COPY_CHUNK_BYTES):
+                    spool.write(chunk)
+            spool.seek(0)
+            raw = spool
+        try:
+            reader = SeekableDecryptingReader(
+                raw,
+                tenant_id=self.tenant_id,
+                blob_key=key,
+                dek_for=self._dek,
+            )
+        except BaseException:
+            raw.close()
+            raise
+        return io.BufferedReader(reader, buffer_size=SEGMENT_BYTES)
+
     def open(self, key: str) -> io.BufferedReader:
         """The decrypted blob as a binary stream (``read(n)``, ``readline()``, context manager).
 
@@ -184,7 +240,7 @@ class TenantStorage:
                 raw,
                 tenant_id=self.tenant_id,
                 blob_key=key,
-                dek_for=lambda dek_id: tenant_dek(self.tenant_id, dek_id),
+                dek_for=self._dek,
             )
         except BaseException:
             raw.close()

@@ -31,6 +31,7 @@ CONTENT_TYPE_FORMATS = {
     "application/jsonl": "jsonl",
     "application/jsonlines": "jsonl",
     "text/csv": "csv",
+    "application/zip": "zip",
 }
 
 
@@ -131,7 +132,7 @@ class ImportListApi(TenantAPIView):
         parameters=[
             OpenApiParameter(
                 "format",
-                enum=["jsonl", "json", "csv"],
+                enum=["jsonl", "json", "csv", "zip"],
                 description="Format of a file body; default from Content-Type "
                 "(application/x-ndjson, text/csv)",
             ),
@@ -150,6 +151,7 @@ class ImportListApi(TenantAPIView):
         request={
             "application/x-ndjson": {"type": "string", "format": "binary"},
             "text/csv": {"type": "string", "format": "binary"},
+            "application/zip": {"type": "string", "format": "binary"},
             "application/octet-stream": {"type": "string", "format": "binary"},
             "application/json": ItemsBodySerializer,
         },
@@ -186,8 +188,9 @@ class ImportListApi(TenantAPIView):
                 raise exceptions.ValidationError(
                     {
                         "format": [
-                            "say the format with ?format=jsonl|json|csv, or send Content-Type "
-                            "application/x-ndjson or text/csv (application/json is a body of items)"
+                            "say the format with ?format=jsonl|json|csv|zip, or send Content-Type "
+                            "application/x-ndjson, text/csv or application/zip (application/json "
+                            "is a body of items)"
                         ]
                     }
                 )

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from annotate.api.imports import ImportDetailApi, ImportListApi
 from annotate.api.items import ItemDetailApi, ItemListApi
+from annotate.api.media import ItemMediaApi, ItemMediaUrlApi
 from annotate.api.permissions import ProjectPermissionDetailApi, ProjectPermissionListApi
 from annotate.api.projects import ProjectDetailApi, ProjectListApi
 from tenants.api.me import CsrfApi, LoginApi, LogoutApi, MeApi
@@ -34,6 +35,16 @@ tenant_patterns = [
         "projects/<uuid:project_id>/items/<uuid:item_id>",
         ItemDetailApi.as_view(),
         name="item-detail",
+    ),
+    path(
+        "projects/<uuid:project_id>/items/<uuid:item_id>/media/<slug:field>",
+        ItemMediaApi.as_view(),
+        name="item-media",
+    ),
+    path(
+        "projects/<uuid:project_id>/items/<uuid:item_id>/media/<slug:field>/url",
+        ItemMediaUrlApi.as_view(),
+        name="item-media-url",
     ),
     path("members", MemberListApi.as_view(), name="member-list"),
     path("members/<uuid:membership_id>", MemberDetailApi.as_view(), name="member-detail"),

@@ -49,6 +49,7 @@ class ImportJob(TenantOwnedModel):
         JSONL = "jsonl"
         JSON = "json"
         CSV = "csv"
+        ZIP = "zip"
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")

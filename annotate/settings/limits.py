@@ -41,3 +41,36 @@ IMPORT_MAX_REPORTED_ERRORS = env_int(
     minimum=1,
     maximum=10_000,
 )
+
+# ZIP imports and media (docs/imports.md).
+IMPORT_ZIP_MAX_FILES = env_int(
+    "IMPORT_ZIP_MAX_FILES", 100_000, "Most entries a ZIP import may hold.", minimum=1
+)
+IMPORT_ZIP_MAX_TOTAL_BYTES = env_int(
+    "IMPORT_ZIP_MAX_TOTAL_BYTES",
+    8 * 1024**3,
+    "Most bytes a ZIP import may expand to, all entries together.",
+    minimum=1024,
+)
+IMPORT_ZIP_MAX_RATIO = env_int(
+    "IMPORT_ZIP_MAX_RATIO",
+    200,
+    "Highest compression ratio of a ZIP entry (a zip bomb exceeds it).",
+    minimum=2,
+)
+IMPORT_MEDIA_MAX_BYTES = env_int(
+    "IMPORT_MEDIA_MAX_BYTES", 100 * 1024**2, "Largest single media file, in bytes.", minimum=1024
+)
+IMAGE_MAX_PIXELS = env_int(
+    "IMAGE_MAX_PIXELS",
+    100_000_000,
+    "Largest image accepted, in pixels (width x height).",
+    minimum=1,
+)
+MEDIA_URL_TTL_SECONDS = env_int(
+    "MEDIA_URL_TTL_SECONDS",
+    300,
+    "Lifetime of a signed media URL, in seconds.",
+    minimum=10,
+    maximum=86_400,
+)

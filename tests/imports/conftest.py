@@ -10,7 +10,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from annotate.models import ImportJob, Item
-from annotate.services.imports import import_run
+from annotate.services.ingest import import_run
 from tenants.audit import Actor
 from tenants.scoping import tenant_context
 from tests.conftest import World, build_world

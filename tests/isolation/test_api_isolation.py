@@ -17,6 +17,7 @@ from annotate.models import Dataset, ImportJob, Item
 from annotate.services.projects import project_permission_grant
 from tenants.models import AccessEvent
 from tenants.scoping import tenant_context
+from tenants.storage import TenantStorage
 from tests.conftest import World
 from tests.factories import token_for
 
@@ -40,6 +41,7 @@ def _kwargs(world: World, pattern_name: str, tenant_key: str) -> dict[str, Any]:
         "token_id": world.token_ids[tenant_key],
         "import_id": world.import_ids[tenant_key],
         "item_id": world.item_ids[tenant_key],
+        "field": "image",
         "permission": "annotate",
     }
     names = list(pattern.pattern.converters)
@@ -96,12 +98,23 @@ def iso_world(world: World) -> World:
                 created_by_id=world.m(key, "manager").user_id,
                 state="succeeded",
             )
+            ref = TenantStorage(tenant.id).save("media/secret.png", b"\x89PNG secret", "image/png")
             item = Item.objects.create(
                 project=project,
                 dataset=dataset,
                 external_id="secret-ext",
-                data={"text": f"{key} secret item"},
+                data={"text": f"{key} secret item", "image": "secret.png"},
                 seq=1,
+                media=[
+                    {
+                        "field": "image",
+                        "name": "secret.png",
+                        "key": ref.key,
+                        "content_type": "image/png",
+                        "size": ref.size,
+                        "sha256": ref.sha256,
+                    }
+                ],
             )
         world.import_ids[key], world.item_ids[key] = job.id, item.id  # type: ignore[attr-defined]
     return world
@@ -164,7 +177,12 @@ def test_our_ids_on_their_own_url_are_404_and_leak_nothing(
     url = reverse(name, kwargs=kwargs)
     body = _valid_body(w, name, method)
     response = _call(client, method, url, body)
-    text = response.content.decode()
+    if response.streaming:
+        text = b"".join(response.streaming_content).decode(errors="replace")
+    else:
+        text = response.content.decode()
+    assert "PNG secret" not in text
+    assert "PNG secret" not in text
     assert "A secret project" not in text
     assert "a secret item" not in text
     assert str(w.project_a.id) not in text

@@ -17,6 +17,6 @@ from workers.celery import app
     reject_on_worker_lost=True,
 )
 def import_run_task(self: TenantTask, tenant_id: uuid.UUID, import_id: str) -> str:
-    from annotate.services.imports import import_run
+    from annotate.services.ingest import import_run
 
     return import_run(tenant_id=tenant_id, import_id=uuid.UUID(import_id), actor=self.actor())
