@@ -12,7 +12,7 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-DATA_TYPES = ("text", "image", "url", "number", "json")
+DATA_TYPES = ("text", "image", "url", "number", "json", "text_list")
 FIELD_TYPES = ("choices", "rating", "text")
 MAX_FIELDS = 50
 MAX_CHOICES = 500
@@ -65,7 +65,18 @@ def _validate_data(data: Any) -> list[str]:
             errors.append(f"{path}.type: must be one of {', '.join(DATA_TYPES)}")
         if "required" in spec and not isinstance(spec["required"], bool):
             errors.append(f"{path}.required: must be true or false")
-        for key in sorted(set(spec) - {"type", "required"}):
+        allowed = {"type", "required"}
+        if spec.get("type") == "text_list":
+            # e.g. the model responses of a comparison task
+            allowed |= {"min_items", "max_items"}
+            low, high = spec.get("min_items", 2), spec.get("max_items", 20)
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)) or not (
+                1 <= low <= high <= 100
+            ):
+                errors.append(
+                    f"{path}.min_items/max_items: integers, 1 <= min_items <= max_items <= 100"
+                )
+        for key in sorted(set(spec) - allowed):
             errors.append(f"{path}.{key}: unknown key")
     return errors
 
@@ -165,4 +176,10 @@ def item_data_errors(schema: dict[str, Any], data: Any) -> list[tuple[str, str]]
             errors.append((name, "must be an http(s) URL"))
         elif kind == "image" and not isinstance(value, str):
             errors.append((name, "must name a media file of the import"))
+        elif kind == "text_list":
+            low, high = spec.get("min_items", 2), spec.get("max_items", 20)
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                errors.append((name, "must be a list of strings"))
+            elif not low <= len(value) <= high:
+                errors.append((name, f"must hold {low} to {high} items, has {len(value)}"))
     return errors

@@ -7,12 +7,12 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
 from annotate.label_schema import label_schema_validate
-from annotate.models import Project, ProjectUserObjectPermission
+from annotate.models import Dataset, ImportJob, Project, ProjectUserObjectPermission
 from annotate.permissions import GRANTABLE, ROLE_DEFAULTS, codename
 from tenants.models import Membership, Role, Tenant
 
@@ -65,6 +65,20 @@ def project_update(*, project: Project, changes: dict[str, Any]) -> Project:
 
 @transaction.atomic
 def project_delete(*, project: Project) -> None:
+    """Delete the project with its items, imports and datasets.
+
+    TRICKY: Django's cascade would load every item into memory first; a project may hold
+    millions. Items go in one SQL statement (still under RLS), the few other rows by the ORM.
+    The project's stored blobs (uploads, media) stay in tenant storage until the tenant's keys
+    are destroyed (see docs/imports.md).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM annotate_item WHERE tenant_id = %s AND project_id = %s",
+            [project.tenant_id, project.id],
+        )
+    ImportJob.objects.filter(project=project).delete()
+    Dataset.objects.filter(project=project).delete()
     ProjectUserObjectPermission.objects.filter(content_object=project).delete()
     project.delete()
 

@@ -150,3 +150,34 @@ def test_only_project_managers_import(iworld: World, role: str) -> None:
         content_type="application/octet-stream",
     )
     assert response.status_code in (403, 404)
+
+
+def test_comparison_items_need_two_or_more_responses(iworld: World, ingest) -> None:
+    from tenants.scoping import tenant_context as ctx
+
+    with ctx(iworld.a.id):
+        iworld.project_a.label_schema = {
+            "version": 1,
+            "data": {
+                "prompt": {"type": "text"},
+                "responses": {"type": "text_list", "min_items": 2},
+            },
+            "fields": [{"name": "better", "type": "choices", "choices": ["left", "right"]}],
+        }
+        iworld.project_a.save(update_fields=["label_schema"])
+    ok = ingest(jsonl([{"prompt": "2+2?", "responses": ["4", "5"]}]))
+    assert ok.state == "succeeded"
+    bad = ingest(jsonl([{"prompt": "2+2?", "responses": ["4"]}, {"prompt": "x", "responses": "4"}]))
+    assert bad.state == "failed"
+    assert [(e["line"], e["field"], e["message"]) for e in bad.errors] == [
+        (1, "data.responses", "must hold 2 to 20 items, has 1"),
+        (2, "data.responses", "must be a list of strings"),
+    ]
+
+
+def test_deleting_a_project_removes_its_items(iworld: World, ingest, manager_a: APIClient) -> None:
+    ingest(jsonl([{"text": str(i)} for i in range(500)]))
+    assert item_count(iworld) == 500
+    assert manager_a.delete(f"/api/v1/t/tenant-a/projects/{iworld.project_a.id}").status_code == 204
+    with tenant_context(iworld.a.id):
+        assert not Item.objects.exists() and not ImportJob.objects.exists()
