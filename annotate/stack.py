@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -233,6 +234,14 @@ def cmd_test(args: list[str]) -> int:
         env.setdefault("FAST_PASSWORD_HASHER", "1")
         env.setdefault("SECURE_COOKIES", "0")
         env.setdefault("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
+        # Blobs the tests write live apart from `make run`'s, and start empty each run.
+        for name, path in (
+            ("STORAGE_ROOT", "test-storage"),
+            ("STORAGE_TEMP_DIR", "test-storage-tmp"),
+        ):
+            if name not in os.environ:
+                shutil.rmtree(VAR / path, ignore_errors=True)
+                env[name] = str(VAR / path)
         result = subprocess.run([sys.executable, "-m", "pytest", *args], env=env, cwd=BASE_DIR)
         if result.returncode == 5:
             log("pytest collected no tests: that is a failure")

@@ -220,6 +220,8 @@ def main() -> None:
     url_path, token = setup_django()
     port = free_port()
     env = dict(os.environ)
+    (ROOT / "var").mkdir(exist_ok=True)
+    worker_log = (ROOT / "var" / "bench-worker.log").open("wb")  # phase timings of each import
     web = subprocess.Popen(
         [
             sys.executable,
@@ -249,12 +251,12 @@ def main() -> None:
             "--concurrency",
             "1",
             "--loglevel",
-            "WARNING",
+            "INFO",
         ],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=worker_log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -282,6 +284,8 @@ def main() -> None:
         for proc in (web, worker):
             proc.terminate()
             proc.wait(30)
+        worker_log.close()
+        print("phase timings of each import: var/bench-worker.log")
 
 
 if __name__ == "__main__":
