@@ -359,7 +359,13 @@ def cmd_provision(args: list[str]) -> int:
     return 0
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    # Turn SIGTERM into an ordinary exit, so the services this process started are stopped.
+    raise SystemExit(128 + signum)
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     commands = {"run": cmd_run, "test": cmd_test, "exec": cmd_exec, "provision": cmd_provision}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(
