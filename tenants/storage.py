@@ -196,31 +196,7 @@ class TenantStorage:
         """Like ``open``, with ``seek``/``tell`` (for ZIP archives). A backend that cannot seek
         (S3 streams) is first spooled to a per-tenant temporary file: ciphertext only, removed
         when the reader is closed."""
-        self._check_key(key)
-        try:
-            raw: Any = open_stream(blob_backend(), key)
-        except FileNotFoundError:
-            raise BlobNotFound(f"no blob {key!r}") from None
-        if not (hasattr(raw, "seekable") and raw.seekable()):
-            # Closed with the reader (BufferedReader closes the decrypting reader, which closes
-            # its source).
-            spool = tempfile.TemporaryFile(dir=_tenant_temp_dir(self.tenant_id))  # noqa: SIM115
-            with raw:
-                while chunk := raw.read(COPY_CHUNK_BYTES):
-                    spool.write(chunk)
-            spool.seek(0)
-            raw = spool
-        try:
-            reader = SeekableDecryptingReader(
-                raw,
-                tenant_id=self.tenant_id,
-                blob_key=key,
-                dek_for=self._dek,
-            )
-        except BaseException:
-            raw.close()
-            raise
-        return io.BufferedReader(reader, buffer_size=SEGMENT_BYTES)
+        return self._reader(key, seekable=True)
 
     def open(self, key: str) -> io.BufferedReader:
         """The decrypted blob as a binary stream (``read(n)``, ``readline()``, context manager).
@@ -230,18 +206,26 @@ class TenantStorage:
         fails authentication; a truncated blob fails at its end, so do not act irreversibly on
         its content before reaching EOF.
         """
+        return self._reader(key, seekable=False)
+
+    def _reader(self, key: str, *, seekable: bool) -> io.BufferedReader:
         self._check_key(key)
         try:
-            raw = open_stream(blob_backend(), key)
+            raw: Any = open_stream(blob_backend(), key)
         except FileNotFoundError:
             raise BlobNotFound(f"no blob {key!r}") from None
+        if seekable and not (hasattr(raw, "seekable") and raw.seekable()):
+            # Closed with the reader (BufferedReader closes the decrypting reader, which closes
+            # its source).
+            spool = tempfile.TemporaryFile(dir=_tenant_temp_dir(self.tenant_id))  # noqa: SIM115
+            with raw:
+                while chunk := raw.read(COPY_CHUNK_BYTES):
+                    spool.write(chunk)
+            spool.seek(0)
+            raw = spool
+        cls = SeekableDecryptingReader if seekable else DecryptingReader
         try:
-            reader = DecryptingReader(
-                raw,
-                tenant_id=self.tenant_id,
-                blob_key=key,
-                dek_for=self._dek,
-            )
+            reader = cls(raw, tenant_id=self.tenant_id, blob_key=key, dek_for=self._dek)
         except BaseException:
             raw.close()
             raise

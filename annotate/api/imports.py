@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotate.models import ImportJob
-from annotate.selectors.projects import project_get_for_member
+from annotate.selectors.projects import project_get_requiring
 from annotate.services.imports import IdempotencyConflict, UploadTooLarge, import_create
 from tenants.api.base import StrictSerializer, TenantAPIView
 from tenants.api.common import ERROR_RESPONSES
@@ -92,10 +92,9 @@ class ItemsBodySerializer(StrictSerializer):
 
 
 def _managed_project(view: TenantAPIView, project_id: uuid.UUID) -> Any:
-    project, perms = project_get_for_member(membership=view.membership, project_id=project_id)
-    if "manage" not in perms:
-        raise exceptions.PermissionDenied("requires the manage permission on this project")
-    return project
+    return project_get_requiring(
+        membership=view.membership, project_id=project_id, any_of={"manage"}
+    )[0]
 
 
 def _body_chunks(request: Request) -> Iterator[bytes]:

@@ -10,8 +10,8 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotate.models import Item
-from annotate.selectors.projects import project_get_for_member
+from annotate.models import Item, Project
+from annotate.selectors.projects import project_get_requiring
 from tenants.api.base import TenantAPIView
 from tenants.api.common import ERROR_RESPONSES
 from tenants.api.pagination import IdCursorPagination
@@ -33,11 +33,10 @@ class ItemSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-def _project(view: TenantAPIView, project_id: uuid.UUID, needed: set[str]):  # type: ignore[no-untyped-def]
-    project, perms = project_get_for_member(membership=view.membership, project_id=project_id)
-    if not perms & needed:
-        raise exceptions.PermissionDenied(f"requires one of: {', '.join(sorted(needed))}")
-    return project
+def _project(view: TenantAPIView, project_id: uuid.UUID, needed: set[str]) -> Project:
+    return project_get_requiring(membership=view.membership, project_id=project_id, any_of=needed)[
+        0
+    ]
 
 
 class ItemListApi(TenantAPIView):

@@ -6,13 +6,13 @@ import uuid
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotate.models import PROJECT_PERMISSIONS, Project
 from annotate.permissions import ROLE_DEFAULTS
-from annotate.selectors.projects import project_get_for_member, project_grants
+from annotate.selectors.projects import project_get_requiring, project_grants
 from annotate.services.projects import (
     GrantRefused,
     project_permission_grant,
@@ -37,10 +37,9 @@ class GrantInput(StrictSerializer):
 
 
 def _manageable_project(view: TenantAPIView, project_id: uuid.UUID) -> Project:
-    project, perms = project_get_for_member(membership=view.membership, project_id=project_id)
-    if "manage" not in perms:
-        raise PermissionDenied("requires the manage permission on this project")
-    return project
+    return project_get_requiring(
+        membership=view.membership, project_id=project_id, any_of={"manage"}
+    )[0]
 
 
 def _grant_rows(project: Project) -> list[dict[str, object]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -41,3 +42,14 @@ def project_grants(*, project: Project) -> QuerySet[ProjectUserObjectPermission]
         .select_related("permission", "user")
         .order_by("user_id", "permission__codename")
     )
+
+
+def project_get_requiring(
+    *, membership: Membership, project_id: uuid.UUID, any_of: set[str]
+) -> tuple[Project, frozenset[str]]:
+    """``project_get_for_member``, then require one of ``any_of``: 404 if the member cannot see
+    the project at all, 403 naming the permissions if they see it but hold none of them."""
+    project, perms = project_get_for_member(membership=membership, project_id=project_id)
+    if not perms & any_of:
+        raise PermissionDenied(f"requires one of: {', '.join(sorted(any_of))}")
+    return project, perms
