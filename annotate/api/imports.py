@@ -13,17 +13,26 @@ from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotate.api.uploads import ImportUploadHandler
 from annotate.models import ImportJob
 from annotate.selectors.projects import project_get_requiring
-from annotate.services.imports import IdempotencyConflict, UploadTooLarge, import_create
+from annotate.services.imports import (
+    IdempotencyConflict,
+    StoredUpload,
+    UploadTooLarge,
+    import_create,
+    upload_store,
+)
 from tenants.api.base import StrictSerializer, TenantAPIView
 from tenants.api.common import ERROR_RESPONSES
 from tenants.api.pagination import IdCursorPagination
-from tenants.api.parsers import PayloadTooLarge
+from tenants.api.parsers import LimitedJSONParser, PayloadTooLarge
 from tenants.audit import ids_detail
+from tenants.storage import TenantStorage
 
 CHUNK = 256 * 1024
 CONTENT_TYPE_FORMATS = {
@@ -107,6 +116,7 @@ def _body_chunks(request: Request) -> Iterator[bytes]:
 
 
 class ImportListApi(TenantAPIView):
+    parser_classes = [LimitedJSONParser, MultiPartParser]
     audit_resource_type = "import"
     audit_actions = {"get": "import.list", "post": "import.create"}
     audit_resource_kwarg = "project_id"
@@ -153,6 +163,11 @@ class ImportListApi(TenantAPIView):
             "application/zip": {"type": "string", "format": "binary"},
             "application/octet-stream": {"type": "string", "format": "binary"},
             "application/json": ItemsBodySerializer,
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+            },
         },
         responses={
             202: ImportSerializer,
@@ -171,43 +186,51 @@ class ImportListApi(TenantAPIView):
             )
         content_type = (request.content_type or "").split(";")[0].strip().lower()
         fmt = request.query_params.get("format") or CONTENT_TYPE_FORMATS.get(content_type)
+        if fmt is not None and fmt not in ImportJob.Format.values:
+            raise exceptions.ValidationError({"format": [FORMAT_HELP]})
         dataset_name = request.query_params.get("dataset", "")[:200]
-        if fmt is None and content_type == "application/json":
-            body = ItemsBodySerializer(data=request.data)
-            body.is_valid(raise_exception=True)
-            fmt, filename = "jsonl", "request body"
-            dataset_name = body.validated_data.get("dataset", "") or dataset_name
-            lines = (
-                json.dumps(item, ensure_ascii=False).encode() + b"\n"
-                for item in body.validated_data["items"]
+        storage = TenantStorage(self.tenant.id)
+        length = request.META.get("CONTENT_LENGTH")
+        if length and length.isdigit() and int(length) > settings.IMPORT_MAX_UPLOAD_BYTES:
+            raise PayloadTooLarge(
+                f"the upload exceeds the limit of {settings.IMPORT_MAX_UPLOAD_BYTES} bytes "
+                "(IMPORT_MAX_UPLOAD_BYTES)"
             )
-            chunks: Iterator[bytes] = lines
-        else:
-            if fmt not in ImportJob.Format.values:
-                raise exceptions.ValidationError(
-                    {
-                        "format": [
-                            "say the format with ?format=jsonl|json|csv|zip, or send Content-Type "
-                            "application/x-ndjson, text/csv or application/zip (application/json "
-                            "is a body of items)"
-                        ]
-                    }
-                )
-            length = request.META.get("CONTENT_LENGTH")
-            if length and length.isdigit() and int(length) > settings.IMPORT_MAX_UPLOAD_BYTES:
-                raise PayloadTooLarge(
-                    f"the upload exceeds the limit of {settings.IMPORT_MAX_UPLOAD_BYTES} bytes "
-                    "(IMPORT_MAX_UPLOAD_BYTES)"
-                )
-            filename = request.query_params.get("filename", "") or f"upload.{fmt}"
-            chunks = _body_chunks(request)
         try:
+            if content_type == "multipart/form-data":
+                upload, fmt = self._multipart(request, storage, fmt, dataset_name)
+            elif fmt is None and content_type == "application/json":
+                body = ItemsBodySerializer(data=request.data)
+                body.is_valid(raise_exception=True)
+                fmt = "jsonl"
+                dataset_name = body.validated_data.get("dataset", "") or dataset_name
+                lines = (
+                    json.dumps(item, ensure_ascii=False).encode() + b"\n"
+                    for item in body.validated_data["items"]
+                )
+                upload = upload_store(
+                    storage=storage,
+                    chunks=lines,
+                    fmt=fmt,
+                    dataset_name=dataset_name,
+                    filename="request body",
+                )
+            else:
+                if fmt is None:
+                    raise exceptions.ValidationError({"format": [FORMAT_HELP]})
+                upload = upload_store(
+                    storage=storage,
+                    chunks=_body_chunks(request),
+                    fmt=fmt,
+                    dataset_name=dataset_name,
+                    filename=request.query_params.get("filename", "") or f"upload.{fmt}",
+                )
             job, created = import_create(
                 project=project,
                 membership=self.membership,
-                chunks=chunks,
+                upload=upload,
+                job_id=_job_id(upload),
                 fmt=fmt,
-                filename=filename,
                 dataset_name=dataset_name,
                 idempotency_key=key,
             )
@@ -225,6 +248,32 @@ class ImportListApi(TenantAPIView):
         if not created:
             response["Idempotent-Replayed"] = "true"
         return response
+
+    def _multipart(
+        self, request: Request, storage: TenantStorage, fmt: str | None, dataset_name: str
+    ) -> tuple[StoredUpload, str]:
+        handler = ImportUploadHandler(storage=storage, fmt=fmt, dataset_name=dataset_name)
+        request._request.upload_handlers = [handler]
+        request.data  # noqa: B018 - parsing streams the file through the handler
+        if handler.error:
+            raise exceptions.ValidationError({"file": [handler.error]})
+        if handler.stored is None or handler.fmt is None:
+            raise exceptions.ValidationError(
+                {"file": ["a multipart import needs a file field named 'file'"]}
+            )
+        return handler.stored, handler.fmt
+
+
+def _job_id(upload: StoredUpload) -> uuid.UUID:
+    # The blob is stored under .../imports/<job id>/...: the job takes that id.
+    return uuid.UUID(upload.key.split("/imports/", 1)[1].split("/", 1)[0])
+
+
+FORMAT_HELP = (
+    "say the format with ?format=jsonl|json|csv|zip, or send Content-Type application/x-ndjson, "
+    "text/csv or application/zip, or a multipart form with a 'file' named .jsonl, .json, .csv "
+    "or .zip (application/json is a body of items)"
+)
 
 
 class ImportDetailApi(TenantAPIView):

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -58,44 +60,87 @@ def _fingerprint(*, fmt: str, dataset_name: str) -> Any:
     return digest
 
 
+@dataclass(frozen=True)
+class StoredUpload:
+    """An upload already streamed into the tenant's storage (encrypted)."""
+
+    key: str
+    size: int
+    fingerprint: str  # sha256 over format, dataset name and the bytes: the idempotency identity
+    filename: str
+
+
+class UploadWriter:
+    """Streams an upload into tenant storage chunk by chunk, enforcing the size limit and
+    computing the idempotency fingerprint on the way. Used for raw bodies and by the multipart
+    upload handler alike."""
+
+    def __init__(
+        self, *, storage: TenantStorage, fmt: str, dataset_name: str, filename: str
+    ) -> None:
+        self.limit = settings.IMPORT_MAX_UPLOAD_BYTES
+        self.job_id = uuid7()
+        self.filename = filename
+        self._digest = _fingerprint(fmt=fmt, dataset_name=dataset_name)
+        self._size = 0
+        self._writer = storage.open_writer(
+            f"imports/{self.job_id}/upload.{fmt}", CONTENT_TYPES[fmt]
+        )
+
+    def write(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size > self.limit:
+            self.abort()
+            raise UploadTooLarge(self.limit)
+        self._digest.update(chunk)
+        self._writer.write(chunk)
+
+    def abort(self) -> None:
+        self._writer.abort()
+
+    def finish(self) -> StoredUpload:
+        ref = self._writer.close()
+        return StoredUpload(ref.key, self._size, self._digest.hexdigest(), self.filename)
+
+
+def upload_store(
+    *, storage: TenantStorage, chunks: Iterator[bytes], fmt: str, dataset_name: str, filename: str
+) -> StoredUpload:
+    writer = UploadWriter(storage=storage, fmt=fmt, dataset_name=dataset_name, filename=filename)
+    try:
+        for chunk in chunks:
+            writer.write(chunk)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.finish()
+
+
 @transaction.atomic
 def import_create(
     *,
     project: Project,
     membership: Membership,
-    chunks: Iterator[bytes],
+    upload: StoredUpload,
+    job_id: uuid.UUID,
     fmt: str,
-    filename: str,
     dataset_name: str = "",
     idempotency_key: str | None = None,
 ) -> tuple[ImportJob, bool]:
-    """Store the upload (encrypted, in the tenant's storage) and queue its ingest.
+    """Record the stored upload as an import and queue its ingest.
 
     Returns ``(job, created)``. With an idempotency key already used for the same request,
-    returns the earlier job and ``created=False`` (and keeps nothing of the new upload); used
-    for a different request, raises ``IdempotencyConflict``. Over the size limit, raises
-    ``UploadTooLarge`` and keeps nothing.
+    returns the earlier job and ``created=False`` (and deletes the new upload); used for a
+    different request, raises ``IdempotencyConflict`` (and deletes the new upload).
     """
     assert project.tenant_id == membership.tenant_id
-    limit = settings.IMPORT_MAX_UPLOAD_BYTES
     storage = TenantStorage(project.tenant_id)
-    job_id = uuid7()
-    digest = _fingerprint(fmt=fmt, dataset_name=dataset_name)
-    size = 0
-    blob_name = f"imports/{job_id}/upload.{fmt}"
-    with storage.open_writer(blob_name, CONTENT_TYPES[fmt]) as writer:
-        try:
-            for chunk in chunks:
-                size += len(chunk)
-                if size > limit:
-                    raise UploadTooLarge(limit)
-                digest.update(chunk)
-                writer.write(chunk)
-        except BaseException:
-            writer.abort()
-            raise
-    blob_key = writer.ref.key
-    fingerprint = digest.hexdigest()
+    blob_key, size, fingerprint, filename = (
+        upload.key,
+        upload.size,
+        upload.fingerprint,
+        upload.filename,
+    )
 
     if idempotency_key:
         earlier = ImportJob.objects.filter(project=project, idempotency_key=idempotency_key).first()

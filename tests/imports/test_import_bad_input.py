@@ -138,3 +138,30 @@ def test_unknown_format_and_bad_idempotency_key(iworld: World, upload, manager_a
         )["results"]
         == []
     )
+
+
+def test_the_size_limit_holds_while_streaming_and_leaves_no_blob(
+    iworld: World, settings, tmp_path
+) -> None:
+    """Without a (truthful) Content-Length the limit is enforced on the bytes themselves."""
+    from pathlib import Path
+
+    from annotate.services.imports import UploadTooLarge, upload_store
+    from tenants.scoping import tenant_context
+    from tenants.storage import TenantStorage
+
+    settings.IMPORT_MAX_UPLOAD_BYTES = 10_000
+    chunks = (b"x" * 4096 for _ in range(10))
+    with (
+        tenant_context(iworld.a.id),
+        pytest.raises(UploadTooLarge, match="IMPORT_MAX_UPLOAD_BYTES"),
+    ):
+        upload_store(
+            storage=TenantStorage(iworld.a.id),
+            chunks=chunks,
+            fmt="jsonl",
+            dataset_name="",
+            filename="f.jsonl",
+        )
+    imports_dir = Path(settings.STORAGE_ROOT) / "tenants" / str(iworld.a.id) / "imports"
+    assert not imports_dir.exists() or not any(p.is_file() for p in imports_dir.rglob("*"))

@@ -181,3 +181,52 @@ def test_deleting_a_project_removes_its_items(iworld: World, ingest, manager_a: 
     assert manager_a.delete(f"/api/v1/t/tenant-a/projects/{iworld.project_a.id}").status_code == 204
     with tenant_context(iworld.a.id):
         assert not Item.objects.exists() and not ImportJob.objects.exists()
+
+
+def test_multipart_upload_is_streamed_and_ingested(iworld: World, manager_a: APIClient) -> None:
+    import uuid as uuid_mod
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from annotate.services.ingest import import_run
+    from tenants.audit import Actor
+
+    upload = SimpleUploadedFile("batch.jsonl", jsonl([{"text": "a"}, {"text": "b"}]))
+    response = manager_a.post(
+        imports_url(iworld) + "?dataset=form", {"file": upload}, format="multipart"
+    )
+    assert response.status_code == 202, response.json()
+    body = response.json()
+    assert (body["format"], body["filename"]) == ("jsonl", "batch.jsonl")
+    import_run(
+        tenant_id=iworld.a.id, import_id=uuid_mod.UUID(body["id"]), actor=Actor.for_task("t", "t")
+    )
+    assert item_count(iworld) == 2
+
+    csv_file = SimpleUploadedFile("rows.csv", b"text\nx\n")
+    assert (
+        manager_a.post(imports_url(iworld), {"file": csv_file}, format="multipart").json()["format"]
+        == "csv"
+    )
+
+
+def test_multipart_bad_input(iworld: World, manager_a: APIClient, settings) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    no_file = manager_a.post(imports_url(iworld), {"note": "x"}, format="multipart")
+    assert no_file.status_code == 400 and "file" in no_file.json()["error"]["fields"]
+    unknown = manager_a.post(
+        imports_url(iworld), {"file": SimpleUploadedFile("data.xml", b"<x/>")}, format="multipart"
+    )
+    assert unknown.status_code == 400
+    assert "cannot tell the format of 'data.xml'" in unknown.json()["error"]["fields"]["file"][0]
+    settings.IMPORT_MAX_UPLOAD_BYTES = 1024
+    big = manager_a.post(
+        imports_url(iworld),
+        {"file": SimpleUploadedFile("big.jsonl", b"x" * 5000)},
+        format="multipart",
+    )
+    assert big.status_code == 413
+    assert "IMPORT_MAX_UPLOAD_BYTES" in big.json()["error"]["message"]
+    with tenant_context(iworld.a.id):
+        assert not ImportJob.objects.exists()
