@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 from django.conf import settings
 from django.http import Http404
@@ -17,9 +16,9 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotate.api.access import project_requiring
 from annotate.api.uploads import ImportUploadHandler
 from annotate.models import ImportJob
-from annotate.selectors.projects import project_get_requiring
 from annotate.services.imports import (
     IdempotencyConflict,
     StoredUpload,
@@ -100,12 +99,6 @@ class ItemsBodySerializer(StrictSerializer):
     dataset = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
 
-def _managed_project(view: TenantAPIView, project_id: uuid.UUID) -> Any:
-    return project_get_requiring(
-        membership=view.membership, project_id=project_id, any_of={"manage"}
-    )[0]
-
-
 def _body_chunks(request: Request) -> Iterator[bytes]:
     stream = request._request
     while True:
@@ -127,7 +120,7 @@ class ImportListApi(TenantAPIView):
         summary="List the project's imports",
     )
     def get(self, request: Request, tenant: str, project_id: uuid.UUID) -> Response:
-        project = _managed_project(self, project_id)
+        project = project_requiring(self, project_id, "manage")
         paginator = IdCursorPagination()
         page = paginator.paginate_queryset(
             ImportJob.objects.filter(project=project), request, view=self
@@ -178,7 +171,7 @@ class ImportListApi(TenantAPIView):
         summary="Start an import: a JSONL, JSON-array or CSV file body, or a JSON body of items",
     )
     def post(self, request: Request, tenant: str, project_id: uuid.UUID) -> Response:
-        project = _managed_project(self, project_id)
+        project = project_requiring(self, project_id, "manage")
         key = request.headers.get("Idempotency-Key") or None
         if key is not None and not (1 <= len(key) <= 200 and key.isprintable()):
             raise exceptions.ValidationError(
@@ -229,7 +222,6 @@ class ImportListApi(TenantAPIView):
                 project=project,
                 membership=self.membership,
                 upload=upload,
-                job_id=_job_id(upload),
                 fmt=fmt,
                 dataset_name=dataset_name,
                 idempotency_key=key,
@@ -264,11 +256,6 @@ class ImportListApi(TenantAPIView):
         return handler.stored, handler.fmt
 
 
-def _job_id(upload: StoredUpload) -> uuid.UUID:
-    # The blob is stored under .../imports/<job id>/...: the job takes that id.
-    return uuid.UUID(upload.key.split("/imports/", 1)[1].split("/", 1)[0])
-
-
 FORMAT_HELP = (
     "say the format with ?format=jsonl|json|csv|zip, or send Content-Type application/x-ndjson, "
     "text/csv or application/zip, or a multipart form with a 'file' named .jsonl, .json, .csv "
@@ -289,7 +276,7 @@ class ImportDetailApi(TenantAPIView):
     def get(
         self, request: Request, tenant: str, project_id: uuid.UUID, import_id: uuid.UUID
     ) -> Response:
-        project = _managed_project(self, project_id)
+        project = project_requiring(self, project_id, "manage")
         job = ImportJob.objects.filter(project=project, id=import_id).first()
         if job is None:
             raise Http404

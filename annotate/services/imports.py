@@ -64,6 +64,7 @@ def _fingerprint(*, fmt: str, dataset_name: str) -> Any:
 class StoredUpload:
     """An upload already streamed into the tenant's storage (encrypted)."""
 
+    job_id: uuid.UUID  # the import this upload becomes; its blob lives under imports/<job_id>/
     key: str
     size: int
     fingerprint: str  # sha256 over format, dataset name and the bytes: the idempotency identity
@@ -100,7 +101,9 @@ class UploadWriter:
 
     def finish(self) -> StoredUpload:
         ref = self._writer.close()
-        return StoredUpload(ref.key, self._size, self._digest.hexdigest(), self.filename)
+        return StoredUpload(
+            self.job_id, ref.key, self._size, self._digest.hexdigest(), self.filename
+        )
 
 
 def upload_store(
@@ -122,7 +125,6 @@ def import_create(
     project: Project,
     membership: Membership,
     upload: StoredUpload,
-    job_id: uuid.UUID,
     fmt: str,
     dataset_name: str = "",
     idempotency_key: str | None = None,
@@ -158,7 +160,7 @@ def import_create(
                 tenant_id=project.tenant_id, project=project, name=name[:200]
             )
             job = ImportJob.objects.create(
-                id=job_id,
+                id=upload.job_id,
                 tenant_id=project.tenant_id,
                 project=project,
                 dataset=dataset,
