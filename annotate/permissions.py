@@ -35,23 +35,14 @@ def codename(permission: str) -> str:
 
 def project_permissions_for(*, membership: Membership, project: Project) -> frozenset[str]:
     """The permissions the member holds on the project (empty set: cannot even see it)."""
-    assert project.tenant_id == membership.tenant_id, "project and membership cross tenants"
-    granted = {
-        code.removesuffix("_project")
-        for code in ProjectUserObjectPermission.objects.filter(
-            content_object=project, user_id=membership.user_id
-        ).values_list("permission__codename", flat=True)
-    }
-    perms = set(ROLE_DEFAULTS[membership.role]) | granted
-    if perms:
-        perms.add("view")
-    return frozenset(perms)
+    return project_permissions_for_many(membership=membership, projects=[project])[project.id]
 
 
 def project_permissions_for_many(
     *, membership: Membership, projects: list[Project]
 ) -> dict[object, frozenset[str]]:
-    """``project_permissions_for`` for a page of projects, in one query."""
+    """Each project's permissions for the member (role defaults plus grants; any permission
+    implies ``view``; empty: cannot even see it), for a page of projects in one query."""
     granted: dict[object, set[str]] = {p.id: set() for p in projects}
     rows = ProjectUserObjectPermission.objects.filter(
         content_object__in=[p.id for p in projects], user_id=membership.user_id
