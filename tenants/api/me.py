@@ -50,7 +50,6 @@ class MeApi(APIView):
         with transaction.atomic():
             if isinstance(request.auth, ApiToken):
                 memberships = [request.auth.membership]
-                tenants = {request.auth.membership.tenant_id}
             else:
                 db_set(USER_SETTING, str(request.user.id))
                 memberships = list(
@@ -58,18 +57,16 @@ class MeApi(APIView):
                     .select_related("tenant")
                     .order_by("tenant__slug")
                 )
-                tenants = {m.tenant_id for m in memberships}
             # Reading one's own membership rows is an access to each tenant's data: log it there.
             for membership in memberships:
-                if membership.tenant_id in tenants:
-                    with tenant_context(membership.tenant_id):
-                        audit_record(
-                            tenant_id=membership.tenant_id,
-                            actor=actor_from_request(request, membership),
-                            action="membership.list_mine",
-                            resource_type="membership",
-                            resource_id=membership.id,
-                        )
+                with tenant_context(membership.tenant_id):
+                    audit_record(
+                        tenant_id=membership.tenant_id,
+                        actor=actor_from_request(request, membership),
+                        action="membership.list_mine",
+                        resource_type="membership",
+                        resource_id=membership.id,
+                    )
         body = {
             "id": request.user.id,
             "username": request.user.username,
