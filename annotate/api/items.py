@@ -10,8 +10,8 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotate.models import Item, Project
-from annotate.selectors.projects import project_get_requiring
+from annotate.api.access import project_requiring
+from annotate.models import Item
 from tenants.api.base import TenantAPIView
 from tenants.api.common import ERROR_RESPONSES
 from tenants.api.pagination import IdCursorPagination
@@ -33,12 +33,6 @@ class ItemSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-def _project(view: TenantAPIView, project_id: uuid.UUID, needed: set[str]) -> Project:
-    return project_get_requiring(membership=view.membership, project_id=project_id, any_of=needed)[
-        0
-    ]
-
-
 class ItemListApi(TenantAPIView):
     audit_resource_type = "item"
     audit_actions = {"get": "item.list"}
@@ -55,7 +49,7 @@ class ItemListApi(TenantAPIView):
         summary="List items (cursor pagination; filter by status, dataset, external id)",
     )
     def get(self, request: Request, tenant: str, project_id: uuid.UUID) -> Response:
-        project = _project(self, project_id, ITEM_READERS)
+        project = project_requiring(self, project_id, *ITEM_READERS)
         items = Item.objects.filter(project=project)
         params = request.query_params
         if "status" in params:
@@ -83,7 +77,7 @@ class ItemDetailApi(TenantAPIView):
     audit_resource_kwarg = "item_id"
 
     def _item(self, project_id: uuid.UUID, item_id: uuid.UUID, needed: set[str]) -> Item:
-        project = _project(self, project_id, needed)
+        project = project_requiring(self, project_id, *needed)
         item = Item.objects.filter(project=project, id=item_id).first()
         if item is None:
             raise Http404

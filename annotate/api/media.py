@@ -18,9 +18,9 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotate.api.access import project_requiring
 from annotate.api.items import ITEM_READERS
 from annotate.models import Item
-from annotate.selectors.projects import project_get_requiring
 from tenants.api.base import TenantAPIView
 from tenants.api.common import ERROR_RESPONSES
 from tenants.audit import Actor, audit_record
@@ -39,9 +39,7 @@ CHUNK = 256 * 1024
 def _media_ref(
     view: TenantAPIView, project_id: uuid.UUID, item_id: uuid.UUID, field: str
 ) -> dict[str, Any]:
-    project, _ = project_get_requiring(
-        membership=view.membership, project_id=project_id, any_of=MEDIA_READERS
-    )
+    project = project_requiring(view, project_id, *MEDIA_READERS)
     item = Item.objects.filter(project=project, id=item_id).first()
     ref = next((m for m in (item.media if item else []) if m.get("field") == field), None)
     if ref is None:

@@ -10,9 +10,10 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotate.api.access import project_requiring
 from annotate.models import PROJECT_PERMISSIONS, Project
 from annotate.permissions import ROLE_DEFAULTS
-from annotate.selectors.projects import project_get_requiring, project_grants
+from annotate.selectors.projects import project_grants
 from annotate.services.projects import (
     GrantRefused,
     project_permission_grant,
@@ -34,12 +35,6 @@ class GrantSerializer(serializers.Serializer):
 class GrantInput(StrictSerializer):
     membership = serializers.UUIDField()
     permission = serializers.ChoiceField(choices=PROJECT_PERMISSIONS)
-
-
-def _manageable_project(view: TenantAPIView, project_id: uuid.UUID) -> Project:
-    return project_get_requiring(
-        membership=view.membership, project_id=project_id, any_of={"manage"}
-    )[0]
 
 
 def _grant_rows(project: Project) -> list[dict[str, object]]:
@@ -74,7 +69,7 @@ class ProjectPermissionListApi(TenantAPIView):
         summary="List per-project grants (role defaults are not listed; see docs/permissions.md)",
     )
     def get(self, request: Request, tenant: str, project_id: uuid.UUID) -> Response:
-        project = _manageable_project(self, project_id)
+        project = project_requiring(self, project_id, "manage")
         rows = _grant_rows(project)
         self.audit(detail={"count": len(rows)})
         return Response(GrantSerializer(rows, many=True).data)
@@ -86,7 +81,7 @@ class ProjectPermissionListApi(TenantAPIView):
         summary="Grant a member a permission on the project",
     )
     def post(self, request: Request, tenant: str, project_id: uuid.UUID) -> Response:
-        project = _manageable_project(self, project_id)
+        project = project_requiring(self, project_id, "manage")
         data = GrantInput(data=request.data)
         data.is_valid(raise_exception=True)
         member = membership_get(
@@ -125,7 +120,7 @@ class ProjectPermissionDetailApi(TenantAPIView):
         membership_id: uuid.UUID,
         permission: str,
     ) -> Response:
-        project = _manageable_project(self, project_id)
+        project = project_requiring(self, project_id, "manage")
         member = membership_get(tenant_id=self.tenant.id, membership_id=membership_id)
         if permission not in PROJECT_PERMISSIONS:
             raise ValidationError({"permission": [f"one of {', '.join(PROJECT_PERMISSIONS)}"]})

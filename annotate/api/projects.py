@@ -7,13 +7,16 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotate.models import Project
 from annotate.permissions import project_permissions_for, project_permissions_for_many
-from annotate.selectors.projects import project_get_for_member, project_list_for_member
+from annotate.selectors.projects import (
+    project_get_for_member,
+    project_get_requiring,
+    project_list_for_member,
+)
 from annotate.services.projects import project_create, project_delete, project_update
 from tenants.api.base import StrictSerializer, TenantAPIView
 from tenants.api.common import ERROR_RESPONSES, UserRefSerializer
@@ -115,9 +118,9 @@ class ProjectDetailApi(TenantAPIView):
         summary="Change a project (needs the project's manage permission)",
     )
     def patch(self, request: Request, tenant: str, project_id: uuid.UUID) -> Response:
-        project, perms = project_get_for_member(membership=self.membership, project_id=project_id)
-        if "manage" not in perms:
-            raise PermissionDenied("requires the manage permission on this project")
+        project, perms = project_get_requiring(
+            membership=self.membership, project_id=project_id, any_of={"manage"}
+        )
         serializer = ProjectInputSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         project = project_update(project=project, changes=dict(serializer.validated_data))
