@@ -1,23 +1,10 @@
-"""Dataset imports, the request side: accept an upload into tenant storage, queue the ingest.
-
-The request path only streams the upload into the tenant's encrypted storage and records an
-``ImportJob``; a Celery worker does the rest (``import_run``):
-
-* the whole ingest is **one transaction**: rows are streamed with COPY (psycopg 3) into a
-  temporary staging table (COPY cannot write into a table under row-level security), checked
-  there (duplicates, clashes with existing external ids), then moved into ``annotate_item``
-  with one ``INSERT … SELECT`` that RLS's WITH CHECK still guards. Items appear only on commit;
-* progress is written through a second connection (alias ``progress``), so it is visible while
-  the import runs and survives a rollback;
-* a worker killed mid-import (even ``kill -9``) loses its connection, PostgreSQL rolls the
-  transaction back, and the redelivered task starts over; a transaction-scoped advisory lock
-  keeps two deliveries from ingesting at once, and a finished job is never run twice.
-"""
+"""Dataset imports, the request side: stream the upload into the tenant's encrypted storage,
+record the ``ImportJob`` and queue its ingest. The worker side (one transaction, COPY, exactly
+once) is ``annotate.services.ingest``."""
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,17 +19,12 @@ from tenants.ids import uuid7
 from tenants.models import Membership
 from tenants.storage import TenantStorage
 
-logger = logging.getLogger(__name__)
-
 CONTENT_TYPES = {
     ImportJob.Format.JSONL: "application/x-ndjson",
     ImportJob.Format.JSON: "application/json",
     ImportJob.Format.CSV: "text/csv",
     ImportJob.Format.ZIP: "application/zip",
 }
-PROGRESS_EVERY_ROWS = 20_000
-PROGRESS_EVERY_SECONDS = 0.5
-TERMINAL = (ImportJob.State.SUCCEEDED, ImportJob.State.FAILED)
 
 
 class UploadTooLarge(Exception):

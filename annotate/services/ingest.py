@@ -61,7 +61,6 @@ from tenants.storage import TenantStorage
 
 logger = logging.getLogger(__name__)
 
-PROGRESS_EVERY_ROWS = 20_000
 PROGRESS_EVERY_SECONDS = 0.5
 TERMINAL = (ImportJob.State.SUCCEEDED, ImportJob.State.FAILED)
 
@@ -125,11 +124,9 @@ class _Progress:
             ImportJob.objects.using("progress").filter(id=self.job_id).update(**fields)
         self._last = time.monotonic()
 
-    def maybe(self, rows: int, **fields: Any) -> None:
-        if (
-            rows % PROGRESS_EVERY_ROWS == 0
-            or time.monotonic() - self._last > PROGRESS_EVERY_SECONDS
-        ):
+    def maybe(self, **fields: Any) -> None:
+        """Write at most every PROGRESS_EVERY_SECONDS (a write is a short transaction)."""
+        if time.monotonic() - self._last > PROGRESS_EVERY_SECONDS:
             self.write(**fields)
 
 
@@ -488,7 +485,7 @@ def _ingest_records(
                     )
                 )
                 if rows % 2000 == 0:
-                    progress.maybe(rows, items_processed=rows, bytes_processed=stream.count)
+                    progress.maybe(items_processed=rows, bytes_processed=stream.count)
         if errors.count:
             raise ImportFailed(errors)
         if rows == 0:
