@@ -21,8 +21,8 @@ from annotate.services.projects import (
 )
 from tenants.api.base import StrictSerializer, TenantAPIView
 from tenants.api.common import ERROR_RESPONSES, UserRefSerializer
-from tenants.api.members import membership_get
 from tenants.models import Membership
+from tenants.selectors import membership_get
 
 
 class GrantSerializer(serializers.Serializer):

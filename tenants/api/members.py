@@ -16,6 +16,7 @@ from tenants.api.common import ERROR_RESPONSES, MembershipSerializer
 from tenants.api.pagination import IdCursorPagination
 from tenants.audit import ids_detail
 from tenants.models import ApiToken, Membership, Role
+from tenants.selectors import membership_get
 from tenants.services.memberships import (
     membership_add,
     membership_end,
@@ -24,17 +25,6 @@ from tenants.services.memberships import (
     token_revoke,
     user_get_or_create,
 )
-
-
-def membership_get(*, tenant_id: uuid.UUID, membership_id: uuid.UUID) -> Membership:
-    membership = (
-        Membership.objects.filter(tenant_id=tenant_id, id=membership_id)
-        .select_related("user")
-        .first()
-    )
-    if membership is None:
-        raise Http404
-    return membership
 
 
 class MemberAddInput(StrictSerializer):
