@@ -3,16 +3,14 @@ settings table in the README, and loud settings parsing."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from annotate.settings.env import REGISTRY
+from tests.helpers import django_start_up_error
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -82,15 +80,5 @@ def test_every_setting_is_in_the_readme_table() -> None:
     ],
 )
 def test_bad_setting_stops_start_up_and_names_it(name: str, value: str, message: str) -> None:
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="annotate.settings", **{name: value})
-    result = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
-    assert result.returncode != 0
-    assert "ImproperlyConfigured" in result.stderr
-    assert message in result.stderr, result.stderr[-800:]
+    stderr = django_start_up_error({name: value})
+    assert message in stderr, stderr[-800:]

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import base64
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +10,7 @@ import pytest
 from annotate.settings.storage import local_master_keys
 from tenants.blobstore import _backend
 from tenants.crypto import parse_master_keys
+from tests.helpers import django_start_up_error
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 KEY32 = base64.b64encode(b"k" * 32).decode()
@@ -33,21 +31,11 @@ KEY32 = base64.b64encode(b"k" * 32).decode()
     ],
 )
 def test_bad_storage_setting_stops_start_up_and_names_it(env: dict[str, str], message: str) -> None:
-    full_env = dict(os.environ, DJANGO_SETTINGS_MODULE="annotate.settings", **env)
-    result = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
-        env=full_env,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
-    assert result.returncode != 0
-    assert "ImproperlyConfigured" in result.stderr
-    assert message in result.stderr, result.stderr[-800:]
+    stderr = django_start_up_error(env)
+    assert message in stderr, stderr[-800:]
     if "STORAGE_MASTER_KEYS" in env:
-        assert "STORAGE_MASTER_KEYS" in result.stderr
-        assert KEY32 not in result.stderr  # key material is never echoed
+        assert "STORAGE_MASTER_KEYS" in stderr
+        assert KEY32 not in stderr  # key material is never echoed
 
 
 def test_development_master_key_is_generated_once_privately(tmp_path: Path) -> None:
