@@ -68,6 +68,15 @@ def test_errors_are_all_counted_and_the_first_ones_listed(iworld: World, ingest,
     assert job.error_count == 10 and len(job.errors) == 3
     assert [e["line"] for e in job.errors] == [1, 3, 5]
     assert item_count(iworld) == 0
+    # The failed ingest is an access too: logged, by the task, with the reason.
+    from tenants.models import AccessEvent
+    from tenants.scoping import tenant_context
+
+    with tenant_context(iworld.a.id):
+        events = list(AccessEvent.objects.filter(action="import.ingest", resource_id=str(job.id)))
+    assert [(e.outcome, e.auth_method, e.reason) for e in events] == [
+        ("failed", "task", "10 error(s); nothing was imported")
+    ]
 
 
 def test_line_over_the_limit(iworld: World, ingest, settings) -> None:
