@@ -18,9 +18,9 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotate.api.access import project_requiring
 from annotate.api.items import ITEM_READERS
-from annotate.models import Item
+from annotate.models import Item, Lease
+from annotate.selectors.projects import project_get_requiring
 from tenants.api.base import TenantAPIView
 from tenants.api.common import ERROR_RESPONSES
 from tenants.audit import Actor, audit_record
@@ -29,7 +29,7 @@ from tenants.models import Membership, Tenant
 from tenants.scoping import tenant_context
 from tenants.storage import TenantStorage
 
-# Who may fetch an item's media: those who read items, and annotators (who label them).
+# Who may fetch an item's media: those who read items, and annotators holding a lease on it.
 MEDIA_READERS = ITEM_READERS | {"annotate"}
 INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 SIGNING_SALT = "annotate.media-url"
@@ -39,8 +39,18 @@ CHUNK = 256 * 1024
 def _media_ref(
     view: TenantAPIView, project_id: uuid.UUID, item_id: uuid.UUID, field: str
 ) -> dict[str, Any]:
-    project = project_requiring(view, project_id, *MEDIA_READERS)
+    project, perms = project_get_requiring(
+        membership=view.membership, project_id=project_id, any_of=MEDIA_READERS
+    )
     item = Item.objects.filter(project=project, id=item_id).first()
+    if item is not None and not perms & ITEM_READERS:
+        # An annotator sees an item's media only through their own lease on it.
+        holds = Lease.objects.filter(
+            item_id=item.id,
+            annotator_id=view.membership.user_id,
+            state__in=[Lease.State.ACTIVE, Lease.State.SUBMITTED],
+        ).exists()
+        item = item if holds else None
     ref = next((m for m in (item.media if item else []) if m.get("field") == field), None)
     if ref is None:
         raise Http404

@@ -31,6 +31,13 @@ class ProjectOutputSerializer(serializers.Serializer):
     instructions = serializers.CharField()
     label_schema = serializers.JSONField()
     overlap = serializers.IntegerField()
+    lease_seconds = serializers.IntegerField()
+    ordering = serializers.ChoiceField(choices=Project.Ordering.choices)
+    random_seed = serializers.IntegerField()
+    max_items_per_annotator = serializers.IntegerField(allow_null=True)
+    skipped_items_return = serializers.BooleanField()
+    review_ratio = serializers.FloatField()
+    gold_ratio = serializers.FloatField()
     created_by = UserRefSerializer()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -50,7 +57,28 @@ class ProjectInputSerializer(StrictSerializer):
     label_schema = serializers.JSONField(
         help_text="Label schema, see docs/label-schema.md. Validated; errors name the JSON path."
     )
-    overlap = serializers.IntegerField(min_value=1, max_value=100, required=False)
+    overlap = serializers.IntegerField(
+        min_value=1, max_value=100, required=False, help_text="Annotations wanted per item"
+    )
+    lease_seconds = serializers.IntegerField(
+        min_value=30, max_value=86_400, required=False, help_text="How long a lease lasts"
+    )
+    ordering = serializers.ChoiceField(
+        choices=Project.Ordering.choices,
+        required=False,
+        help_text="priority: priority, then import order; random: shuffled by random_seed",
+    )
+    random_seed = serializers.IntegerField(min_value=-(2**63), max_value=2**63 - 1, required=False)
+    max_items_per_annotator = serializers.IntegerField(min_value=1, allow_null=True, required=False)
+    skipped_items_return = serializers.BooleanField(
+        required=False, help_text="false: a skip uses up the item's slot"
+    )
+    review_ratio = serializers.FloatField(
+        min_value=0, max_value=1, required=False, help_text="Share of results sent to review"
+    )
+    gold_ratio = serializers.FloatField(
+        min_value=0, max_value=1, required=False, help_text="Share of gold items in queues"
+    )
 
 
 def _project_body(project: Project, perms: frozenset[str]) -> dict[str, Any]:

@@ -8,6 +8,14 @@ from annotate.api.items import ItemDetailApi, ItemListApi
 from annotate.api.media import ItemMediaApi, ItemMediaUrlApi
 from annotate.api.permissions import ProjectPermissionDetailApi, ProjectPermissionListApi
 from annotate.api.projects import ProjectDetailApi, ProjectListApi
+from annotate.api.work import (
+    LeaseListApi,
+    LeaseNextApi,
+    LeaseReleaseApi,
+    LeaseSkipApi,
+    LeaseSubmitApi,
+)
+from annotate.webhooks.urls import webhook_patterns
 from tenants.api.me import CsrfApi, LoginApi, LogoutApi, MeApi
 from tenants.api.members import MemberDetailApi, MemberListApi, TokenDetailApi, TokenListApi
 
@@ -46,10 +54,28 @@ tenant_patterns = [
         ItemMediaUrlApi.as_view(),
         name="item-media-url",
     ),
+    path("projects/<uuid:project_id>/next", LeaseNextApi.as_view(), name="lease-next"),
+    path("projects/<uuid:project_id>/leases", LeaseListApi.as_view(), name="lease-list"),
+    path(
+        "projects/<uuid:project_id>/leases/<uuid:lease_id>/submit",
+        LeaseSubmitApi.as_view(),
+        name="lease-submit",
+    ),
+    path(
+        "projects/<uuid:project_id>/leases/<uuid:lease_id>/skip",
+        LeaseSkipApi.as_view(),
+        name="lease-skip",
+    ),
+    path(
+        "projects/<uuid:project_id>/leases/<uuid:lease_id>/release",
+        LeaseReleaseApi.as_view(),
+        name="lease-release",
+    ),
     path("members", MemberListApi.as_view(), name="member-list"),
     path("members/<uuid:membership_id>", MemberDetailApi.as_view(), name="member-detail"),
     path("tokens", TokenListApi.as_view(), name="token-list"),
     path("tokens/<uuid:token_id>", TokenDetailApi.as_view(), name="token-detail"),
+    *webhook_patterns,
 ]
 
 urlpatterns = [

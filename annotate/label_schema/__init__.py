@@ -13,7 +13,10 @@ from typing import Any
 SCHEMA_VERSION = 1
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 DATA_TYPES = ("text", "image", "url", "number", "json", "text_list")
-FIELD_TYPES = ("choices", "rating", "text")
+FIELD_TYPES = ("choices", "rating", "text", "spans", "boxes", "comparison")
+# Which item data type each source-bound field labels.
+SOURCE_TYPES = {"spans": "text", "boxes": "image", "comparison": "text_list"}
+RATIONALE = ("none", "optional", "required")
 MAX_FIELDS = 50
 MAX_CHOICES = 500
 MAX_CHOICE_LENGTH = 200
@@ -47,6 +50,25 @@ def label_schema_validate(
         errors.append(f"version: must be {SCHEMA_VERSION}")
     errors.extend(_validate_data(schema.get("data")))
     errors.extend(_validate_fields(schema.get("fields")))
+    errors.extend(_validate_sources(schema))
+    return errors
+
+
+def _validate_sources(schema: dict[str, Any]) -> list[str]:
+    """Span, box and comparison fields name the data field they label, of the matching type."""
+    data = schema.get("data") if isinstance(schema.get("data"), dict) else {}
+    fields = schema.get("fields") if isinstance(schema.get("fields"), list) else []
+    errors = []
+    for i, field in enumerate(fields):
+        if not isinstance(field, dict) or field.get("type") not in SOURCE_TYPES:
+            continue
+        wanted = SOURCE_TYPES[field["type"]]
+        source = field.get("source")
+        spec = data.get(source) if isinstance(source, str) else None
+        if not isinstance(spec, dict) or spec.get("type") != wanted:
+            errors.append(
+                f"fields[{i}].source: must name a data field of type {wanted} (declared in data)"
+            )
     return errors
 
 
@@ -122,6 +144,21 @@ def _validate_fields(fields: Any) -> list[str]:
             limit = field.get("max_length", 10_000)
             if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100_000:
                 errors.append(f"{path}.max_length: must be an integer from 1 to 100000")
+        elif kind in ("spans", "boxes"):
+            allowed |= {"labels", "source", "allow_overlap"}
+            errors.extend(_validate_choices(field, path, key="labels"))
+            if "allow_overlap" in field and not isinstance(field["allow_overlap"], bool):
+                errors.append(f"{path}.allow_overlap: must be true or false")
+            if kind == "boxes":
+                allowed.discard("allow_overlap")
+        elif kind == "comparison":
+            allowed |= {"source", "criteria", "allow_tie", "rationale"}
+            if "criteria" in field:
+                errors.extend(_validate_choices(field, path, key="criteria"))
+            if "allow_tie" in field and not isinstance(field["allow_tie"], bool):
+                errors.append(f"{path}.allow_tie: must be true or false")
+            if field.get("rationale", "optional") not in RATIONALE:
+                errors.append(f"{path}.rationale: must be one of {', '.join(RATIONALE)}")
         if "title" in field and not isinstance(field["title"], str):
             errors.append(f"{path}.title: must be a string")
         for key in sorted(set(field) - allowed):
@@ -129,23 +166,23 @@ def _validate_fields(fields: Any) -> list[str]:
     return errors
 
 
-def _validate_choices(field: dict[str, Any], path: str) -> list[str]:
-    choices = field.get("choices")
+def _validate_choices(field: dict[str, Any], path: str, key: str = "choices") -> list[str]:
+    choices = field.get(key)
     if (
         not isinstance(choices, list)
         or not choices
         or not all(isinstance(c, str) and c.strip() for c in choices)
     ):
-        return [f"{path}.choices: must be a non-empty list of non-empty strings"]
+        return [f"{path}.{key}: must be a non-empty list of non-empty strings"]
     errors = []
     if len(choices) > MAX_CHOICES:
-        errors.append(f"{path}.choices: {len(choices)} choices exceeds the limit of {MAX_CHOICES}")
+        errors.append(f"{path}.{key}: {len(choices)} entries exceeds the limit of {MAX_CHOICES}")
     if len(set(choices)) != len(choices):
-        errors.append(f"{path}.choices: must be unique")
+        errors.append(f"{path}.{key}: must be unique")
     for j, choice in enumerate(choices):
         if len(choice) > MAX_CHOICE_LENGTH:
-            errors.append(f"{path}.choices[{j}]: longer than {MAX_CHOICE_LENGTH} characters")
-    if "multiple" in field and not isinstance(field["multiple"], bool):
+            errors.append(f"{path}.{key}[{j}]: longer than {MAX_CHOICE_LENGTH} characters")
+    if key == "choices" and "multiple" in field and not isinstance(field["multiple"], bool):
         errors.append(f"{path}.multiple: must be true or false")
     return errors
 

@@ -5,13 +5,18 @@ from annotate.models.project import (
     ProjectGroupObjectPermission,
     ProjectUserObjectPermission,
 )
+from annotate.models.work import Annotation, Competitor, Lease, Review
 
 __all__ = [
     "PROJECT_PERMISSIONS",
+    "Annotation",
+    "Competitor",
     "Dataset",
     "ImportJob",
     "Item",
+    "Lease",
     "Project",
     "ProjectGroupObjectPermission",
     "ProjectUserObjectPermission",
+    "Review",
 ]

@@ -130,6 +130,16 @@ class Item(TenantOwnedModel):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
     # Position in the import (line order), for "import order" distribution.
     seq = models.BigIntegerField()
+    # Live leases plus counted annotations (pending review or accepted); never above the
+    # project's overlap (see annotate.models.work).
+    slots_taken = models.PositiveSmallIntegerField(default=0)
+    # Accepted annotations; the item is completed when this reaches the overlap.
+    done_count = models.PositiveSmallIntegerField(default=0)
+    # Position in the distribution queue after priority: the project-wide import position
+    # (ordering "priority"), or a hash of (project seed, item id) (ordering "random").
+    queue_key = models.BigIntegerField(default=0)
+    # Gold items carry a known answer; annotators are scored on them.
+    gold_result = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -143,7 +153,15 @@ class Item(TenantOwnedModel):
         ]
         indexes: ClassVar = [
             models.Index(fields=["tenant", "project", "-id"], name="item_project_idx"),
-            models.Index(fields=["tenant", "project", "status", "-id"], name="item_status_idx"),
+            # The distribution queue: open items in priority, then import order.
+            models.Index(
+                "tenant",
+                "project",
+                models.F("priority").desc(),
+                "queue_key",
+                condition=~models.Q(status="completed"),
+                name="item_queue_idx",
+            ),
             models.Index(fields=["tenant", "dataset", "-id"], name="item_dataset_idx"),
         ]
 

@@ -24,6 +24,24 @@ class Project(TenantOwnedModel):
     instructions = models.TextField(blank=True, max_length=100_000)
     label_schema = models.JSONField()
     overlap = models.PositiveSmallIntegerField(default=1)
+
+    # Distribution policy (docs/distribution.md).
+    class Ordering(models.TextChoices):
+        PRIORITY = "priority", "Priority, then import order"
+        RANDOM = "random", "Random, reproducible from the seed"
+
+    lease_seconds = models.PositiveIntegerField(default=900)
+    ordering = models.CharField(max_length=16, choices=Ordering.choices, default=Ordering.PRIORITY)
+    random_seed = models.BigIntegerField(default=0)
+    max_items_per_annotator = models.PositiveIntegerField(null=True, blank=True)
+    # True: a skipped item goes back to the pool (for others); False: the skip uses up its slot.
+    skipped_items_return = models.BooleanField(default=True)
+    # Share of submitted annotations routed to review (0: none, 1: all).
+    review_ratio = models.FloatField(default=0.0)
+    # Share of gold items mixed into each annotator's work.
+    gold_ratio = models.FloatField(default=0.0)
+    # Import positions handed out so far (items' queue_key in "priority" ordering).
+    item_positions = models.BigIntegerField(default=0, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -43,6 +61,18 @@ class Project(TenantOwnedModel):
             models.UniqueConstraint(fields=["tenant", "id"], name="project_tenant_id_key"),
             models.CheckConstraint(
                 condition=models.Q(overlap__gte=1, overlap__lte=100), name="project_overlap_range"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(lease_seconds__gte=30, lease_seconds__lte=86_400),
+                name="project_lease_seconds_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(review_ratio__gte=0, review_ratio__lte=1),
+                name="project_review_ratio_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(gold_ratio__gte=0, gold_ratio__lte=1),
+                name="project_gold_ratio_range",
             ),
         ]
         indexes: ClassVar = [models.Index(fields=["tenant", "-id"], name="project_tenant_idx")]

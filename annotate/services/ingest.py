@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
 from annotate.formats.media import (
@@ -54,6 +54,8 @@ from annotate.formats.readers import (
 )
 from annotate.label_schema import item_data_errors
 from annotate.models import ImportJob
+from annotate.services.queue import RANDOM_QUEUE_KEY_SQL
+from annotate.webhooks.services import webhook_emit
 from tenants.audit import Actor, audit_record
 from tenants.ids import Uuid7Sequence
 from tenants.scoping import tenant_context
@@ -124,6 +126,21 @@ class _Progress:
             ImportJob.objects.using("progress").filter(id=self.job_id).update(**fields)
         self._last = time.monotonic()
 
+    def reserve_positions(self, project_id: uuid.UUID, count: int) -> int:
+        """Reserve ``count`` import positions in the project (committed at once, so imports of
+        one project never wait on each other; a failed import leaves a harmless gap).
+        Returns the position before the first reserved one."""
+        with (
+            tenant_context(self.tenant_id, using="progress"),
+            connections["progress"].cursor() as cursor,
+        ):
+            cursor.execute(
+                "UPDATE annotate_project SET item_positions = item_positions + %s "
+                "WHERE id = %s RETURNING item_positions - %s",
+                [count, project_id, count],
+            )
+            return cursor.fetchone()[0]
+
     def maybe(self, **fields: Any) -> None:
         """Write at most every PROGRESS_EVERY_SECONDS (a write is a short transaction)."""
         if time.monotonic() - self._last > PROGRESS_EVERY_SECONDS:
@@ -145,11 +162,13 @@ CREATE TEMP TABLE import_staging (
 _EXTERNAL_ID = "coalesce(doc->>'external_id', '')"
 _INSERT = f"""
 INSERT INTO annotate_item (tenant_id, id, project_id, dataset_id, external_id, data, media,
-                           priority, status, seq, created_at)
-SELECT %s, id, %s, %s, {_EXTERNAL_ID},
+                           priority, status, seq, queue_key, created_at)
+SELECT %(tenant)s, id, %(project)s, %(dataset)s, {_EXTERNAL_ID},
        CASE WHEN jsonb_typeof(doc->'data') = 'object' THEN doc->'data'
             ELSE doc - 'external_id' - 'priority' END,
        coalesce(media, '[]'::jsonb), coalesce((doc->>'priority')::integer, 0), 'new', line,
+       CASE WHEN %(random)s THEN {RANDOM_QUEUE_KEY_SQL.format(seed="%(seed)s", id="id")}
+            ELSE %(base)s + line END,
        now()
   FROM import_staging ORDER BY line
 """
@@ -197,6 +216,18 @@ def import_run(*, tenant_id: uuid.UUID, import_id: uuid.UUID, actor: Actor) -> s
                 resource_id=import_id,
                 detail={"items": total, "bytes": job.bytes_total, "dataset": str(job.dataset_id)},
             )
+            webhook_emit(
+                tenant_id=tenant_id,
+                event="import.finished",
+                project_id=job.project_id,
+                payload={
+                    "import_id": import_id,
+                    "dataset_id": job.dataset_id,
+                    "state": ImportJob.State.SUCCEEDED,
+                    "items": total,
+                    "error_count": 0,
+                },
+            )
         logger.info(
             "import %s committed in %.2f s", import_id, time.perf_counter() - commit_started
         )
@@ -235,6 +266,19 @@ def _record_failure(
             outcome="failed",
             reason=f"{errors.count} error(s); nothing was imported",
             detail={"first_error": errors.items[0] if errors.items else None},
+        )
+        job = ImportJob.objects.values("project_id", "dataset_id").get(id=import_id)
+        webhook_emit(
+            tenant_id=tenant_id,
+            event="import.finished",
+            project_id=job["project_id"],
+            payload={
+                "import_id": import_id,
+                "dataset_id": job["dataset_id"],
+                "state": ImportJob.State.FAILED,
+                "items": 0,
+                "error_count": errors.count,
+            },
         )
 
 
@@ -499,7 +543,19 @@ def _ingest_records(
             raise ImportFailed(errors)
         try:
             with transaction.atomic():
-                cursor.execute(_INSERT, [job.tenant_id, job.project_id, job.dataset_id])
+                base = progress.reserve_positions(job.project_id, rows)
+                project = job.project
+                cursor.execute(
+                    _INSERT,
+                    {
+                        "tenant": job.tenant_id,
+                        "project": job.project_id,
+                        "dataset": job.dataset_id,
+                        "random": project.ordering == project.Ordering.RANDOM,
+                        "seed": project.random_seed,
+                        "base": base,
+                    },
+                )
             logger.info(
                 "import %s: %d items; read+validate+COPY %.2f s, id checks %.2f s, insert %.2f s",
                 job.id,

@@ -16,7 +16,17 @@ from annotate.models import Dataset, ImportJob, Project, ProjectUserObjectPermis
 from annotate.permissions import GRANTABLE, ROLE_DEFAULTS, codename
 from tenants.models import Membership, Role, Tenant
 
-PROJECT_EDITABLE = ("name", "description", "instructions", "label_schema", "overlap")
+PROJECT_POLICY = (
+    "overlap",
+    "lease_seconds",
+    "ordering",
+    "random_seed",
+    "max_items_per_annotator",
+    "skipped_items_return",
+    "review_ratio",
+    "gold_ratio",
+)
+PROJECT_EDITABLE = ("name", "description", "instructions", "label_schema", *PROJECT_POLICY)
 
 
 def _check_schema(schema: Any) -> None:
@@ -36,8 +46,11 @@ def project_create(
     label_schema: dict[str, Any],
     description: str = "",
     instructions: str = "",
-    overlap: int = 1,
+    **policy: Any,
 ) -> Project:
+    """``policy``: any of PROJECT_POLICY (overlap, lease length, ordering, ...)."""
+    unknown = set(policy) - set(PROJECT_POLICY)
+    assert not unknown, f"not a policy field: {unknown}"
     _check_schema(label_schema)
     return Project.objects.create(
         tenant=tenant,
@@ -45,8 +58,8 @@ def project_create(
         description=description,
         instructions=instructions,
         label_schema=label_schema,
-        overlap=overlap,
         created_by_id=membership.user_id,
+        **policy,
     )
 
 
@@ -56,10 +69,20 @@ def project_update(*, project: Project, changes: dict[str, Any]) -> Project:
     assert not unknown, f"not editable: {unknown}"
     if "label_schema" in changes:
         _check_schema(changes["label_schema"])
+    rekey = any(
+        field in changes and changes[field] != getattr(project, field)
+        for field in ("ordering", "random_seed")
+    )
     for field, value in changes.items():
         setattr(project, field, value)
     project.updated_at = timezone.now()
     project.save(update_fields=[*changes, "updated_at"])
+    if rekey:
+        # Re-keying a large project's queue is a worker's job, after this change commits.
+        from workers.tasks.distribution import rekey_queue
+
+        tenant_id, project_id = str(project.tenant_id), str(project.id)
+        transaction.on_commit(lambda: rekey_queue.delay(tenant_id, project_id))
     return project
 
 
@@ -101,6 +124,14 @@ def project_permission_grant(
         raise GrantRefused("the membership is not active")
     if membership.role == Role.AUDITOR:
         raise GrantRefused("auditors see the access log, not project content")
+    if permission == "annotate":
+        from annotate.services.distribution import competitor_memberships
+
+        if competitor_memberships(tenant_id=project.tenant_id, user_id=membership.user_id):
+            raise GrantRefused(
+                "this person is also a member of a tenant you named as a competitor; "
+                "they can never be leased this tenant's items"
+            )
     return assign_perm(codename(permission), membership.user, project)
 
 

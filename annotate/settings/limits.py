@@ -74,3 +74,33 @@ MEDIA_URL_TTL_SECONDS = env_int(
     minimum=10,
     maximum=86_400,
 )
+
+# Work distribution (docs/distribution.md).
+DISTRIBUTION_QUEUE_DEPTH = env_int(
+    "DISTRIBUTION_QUEUE_DEPTH",
+    2,
+    "Leases a worker reserves ahead of need for each active annotator (0: none; `next` "
+    "then always claims in the request).",
+    minimum=0,
+    maximum=50,
+)
+LEASE_MAX_ACTIVE = env_int(
+    "LEASE_MAX_ACTIVE",
+    2,
+    "Live leases one annotator may hold in a project (2 lets the app prefetch the next item); "
+    "`next` beyond it returns the oldest held lease again.",
+    minimum=1,
+    maximum=20,
+)
+REVIEW_CLAIM_SECONDS = env_int(
+    "REVIEW_CLAIM_SECONDS",
+    900,
+    "How long `review/next` reserves an annotation for its reviewer.",
+    minimum=30,
+)
+LEASE_EXPIRY_INTERVAL_SECONDS = env_int(
+    "LEASE_EXPIRY_INTERVAL_SECONDS",
+    30,
+    "How often the beat job expires leases past their expiry.",
+    minimum=1,
+)

@@ -1,0 +1,282 @@
+"""Annotators' endpoints: next, my leases, submit, skip, release.
+
+``POST .../next`` answers 201 with a new lease, 200 with a lease already held (the annotator
+holds ``LEASE_MAX_ACTIVE``), or 204 with an ``Annotate-Reason`` header when there is nothing
+for them (``exhausted`` or ``limit_reached``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from annotate.api.access import project_requiring
+from annotate.models import Annotation, Lease, Project
+from annotate.services.distribution import (
+    DistributionError,
+    ResultInvalid,
+    lease_next,
+    lease_release,
+    lease_skip,
+    lease_submit,
+)
+from tenants.api.base import StrictSerializer, TenantAPIView
+from tenants.api.common import ERROR_RESPONSES
+from tenants.audit import ids_detail
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY = 200
+
+
+class LeaseItemSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    external_id = serializers.CharField()
+    data = serializers.JSONField()
+    media = serializers.JSONField()
+    priority = serializers.IntegerField()
+
+
+class LeaseSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    project_id = serializers.UUIDField()
+    state = serializers.ChoiceField(choices=Lease.State.choices)
+    leased_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField(allow_null=True)
+    item = LeaseItemSerializer()
+
+
+class AnnotationSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    item_id = serializers.UUIDField()
+    lease_id = serializers.UUIDField(allow_null=True)
+    parent_id = serializers.UUIDField(allow_null=True)
+    author_id = serializers.IntegerField()
+    version = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Annotation.Status.choices)
+    result = serializers.JSONField()
+    gold_score = serializers.FloatField(allow_null=True)
+    lead_time_ms = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class SubmitInputSerializer(StrictSerializer):
+    result = serializers.JSONField(help_text="One key per label field; see docs/label-schema.md")
+
+
+def api_error(exc: DistributionError) -> exceptions.APIException:
+    """A refused lease operation as an API error with its code and a sentence saying why."""
+    if exc.status == status.HTTP_404_NOT_FOUND:
+        return exceptions.NotFound()
+    if exc.status == status.HTTP_403_FORBIDDEN:
+        return exceptions.PermissionDenied(str(exc), code=exc.code)
+    error = exceptions.APIException(str(exc), code=exc.code)
+    error.status_code = exc.status
+    return error
+
+
+def idempotency_key(request: Request) -> str:
+    key = request.headers.get(IDEMPOTENCY_HEADER, "")
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise exceptions.ValidationError(
+            {IDEMPOTENCY_HEADER: [f"longer than {MAX_IDEMPOTENCY_KEY} characters"]}
+        )
+    return key
+
+
+class _LeaseView(TenantAPIView):
+    audit_resource_type = "lease"
+
+    def _project(self, project_id: uuid.UUID) -> Project:
+        return project_requiring(self, project_id, "annotate")
+
+    def _lease_body(self, lease: Lease) -> dict[str, Any]:
+        if not Lease.item.is_cached(lease):
+            lease = Lease.objects.select_related("item").get(id=lease.id)
+        return LeaseSerializer(lease).data
+
+
+class LeaseNextApi(_LeaseView):
+    audit_actions = {"post": "lease.next"}
+    audit_resource_kwarg = "project_id"
+
+    @extend_schema(
+        operation_id="leases_next",
+        request=None,
+        responses={
+            201: LeaseSerializer,
+            200: OpenApiResponse(LeaseSerializer, description="A lease you already hold"),
+            204: OpenApiResponse(
+                description="Nothing for you: header Annotate-Reason is `exhausted` or "
+                "`limit_reached`"
+            ),
+            409: ERROR_RESPONSES[400],
+            **ERROR_RESPONSES,
+        },
+        summary="Get the next item to label, as a lease (annotate permission)",
+    )
+    def post(self, request: Request, tenant: str, project_id: uuid.UUID) -> Response:
+        project = self._project(project_id)
+        try:
+            outcome = lease_next(project=project, membership=self.membership)
+        except DistributionError as exc:
+            raise api_error(exc) from None
+        if outcome.lease is None:
+            self.audit(detail={"outcome": outcome.status})
+            return Response(
+                status=status.HTTP_204_NO_CONTENT, headers={"Annotate-Reason": outcome.status}
+            )
+        lease = outcome.lease
+        self.audit(
+            detail={"outcome": outcome.status, "lease": str(lease.id), "item": str(lease.item_id)}
+        )
+        code = status.HTTP_201_CREATED if outcome.status == "new" else status.HTTP_200_OK
+        return Response(self._lease_body(lease), status=code)
+
+
+class LeaseListApi(_LeaseView):
+    audit_actions = {"get": "lease.list"}
+    audit_resource_kwarg = "project_id"
+
+    @extend_schema(
+        operation_id="leases_list",
+        responses={200: LeaseSerializer(many=True), **ERROR_RESPONSES},
+        summary="Your live (active) leases in the project, oldest first",
+    )
+    def get(self, request: Request, tenant: str, project_id: uuid.UUID) -> Response:
+        project = self._project(project_id)
+        leases = list(
+            Lease.objects.filter(
+                project=project, annotator_id=self.membership.user_id, state=Lease.State.ACTIVE
+            )
+            .select_related("item")
+            .order_by("created_at")[:50]
+        )
+        self.audit(detail=ids_detail([lease.id for lease in leases]))
+        return Response(LeaseSerializer(leases, many=True).data)
+
+
+class LeaseSubmitApi(_LeaseView):
+    audit_actions = {"post": "lease.submit"}
+    audit_resource_kwarg = "lease_id"
+
+    @extend_schema(
+        operation_id="leases_submit",
+        request=SubmitInputSerializer,
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                description="Send the same key on a retry: the first annotation is returned "
+                "(200, header Idempotent-Replayed: true) instead of a 409",
+            )
+        ],
+        responses={
+            201: AnnotationSerializer,
+            200: OpenApiResponse(AnnotationSerializer, description="A replayed submit"),
+            409: ERROR_RESPONSES[400],
+            **ERROR_RESPONSES,
+        },
+        summary="Submit a result on your lease (validated against the label schema)",
+    )
+    def post(
+        self, request: Request, tenant: str, project_id: uuid.UUID, lease_id: uuid.UUID
+    ) -> Response:
+        project = self._project(project_id)
+        key = idempotency_key(request)
+        body = SubmitInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            outcome = lease_submit(
+                project=project,
+                membership=self.membership,
+                lease_id=lease_id,
+                result=body.validated_data["result"],
+                idempotency_key=key,
+            )
+        except ResultInvalid as exc:
+            raise exceptions.ValidationError(
+                {field: [message] for field, message in exc.errors}
+            ) from None
+        except DistributionError as exc:
+            raise api_error(exc) from None
+        annotation = outcome.annotation
+        if outcome.replayed:
+            self.audit(action="lease.submit_replay", detail={"annotation": str(annotation.id)})
+            return Response(
+                AnnotationSerializer(annotation).data, headers={"Idempotent-Replayed": "true"}
+            )
+        if outcome.item_completed:
+            _item_completed(project, annotation.item_id)
+        self.audit(
+            detail={
+                "annotation": str(annotation.id),
+                "item": str(annotation.item_id),
+                "status": annotation.status,
+            }
+        )
+        return Response(AnnotationSerializer(annotation).data, status=status.HTTP_201_CREATED)
+
+
+def _item_completed(project: Project, item_id: uuid.UUID) -> None:
+    """Tell the project's webhooks (when the webhooks app is installed)."""
+    try:
+        from annotate.webhooks.services import webhook_emit
+    except ImportError:  # pragma: no cover - the webhooks app arrives separately
+        return
+    webhook_emit(
+        tenant_id=project.tenant_id,
+        event="item.completed",
+        project_id=project.id,
+        payload={"item_id": str(item_id)},
+    )
+
+
+class LeaseSkipApi(_LeaseView):
+    audit_actions = {"post": "lease.skip"}
+    audit_resource_kwarg = "lease_id"
+
+    @extend_schema(
+        operation_id="leases_skip",
+        request=None,
+        responses={200: LeaseSerializer, 409: ERROR_RESPONSES[400], **ERROR_RESPONSES},
+        summary="Skip the item (you will not get it again)",
+    )
+    def post(
+        self, request: Request, tenant: str, project_id: uuid.UUID, lease_id: uuid.UUID
+    ) -> Response:
+        project = self._project(project_id)
+        try:
+            lease = lease_skip(project=project, membership=self.membership, lease_id=lease_id)
+        except DistributionError as exc:
+            raise api_error(exc) from None
+        self.audit(detail={"item": str(lease.item_id), "slot_kept": lease.slot_kept})
+        return Response(self._lease_body(lease))
+
+
+class LeaseReleaseApi(_LeaseView):
+    audit_actions = {"post": "lease.release"}
+    audit_resource_kwarg = "lease_id"
+
+    @extend_schema(
+        operation_id="leases_release",
+        request=None,
+        responses={200: LeaseSerializer, 409: ERROR_RESPONSES[400], **ERROR_RESPONSES},
+        summary="Give the item back unlabelled",
+    )
+    def post(
+        self, request: Request, tenant: str, project_id: uuid.UUID, lease_id: uuid.UUID
+    ) -> Response:
+        project = self._project(project_id)
+        try:
+            lease = lease_release(project=project, membership=self.membership, lease_id=lease_id)
+        except DistributionError as exc:
+            raise api_error(exc) from None
+        self.audit(detail={"item": str(lease.item_id)})
+        return Response(self._lease_body(lease))

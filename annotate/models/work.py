@@ -1,0 +1,226 @@
+"""Handing out work: leases, annotations, reviews, and the tenant's competitor list.
+
+Invariants (docs/distribution.md), held by the database under any concurrency:
+
+* an item never has more live leases plus counted results than its project's overlap:
+  ``Item.slots_taken`` counts them and is only changed in the same transaction as the lease or
+  annotation that takes or frees a slot, on an item row locked ``FOR UPDATE``;
+* an annotator never gets the same item twice: one ``Lease`` row per (item, annotator), unique,
+  kept forever whatever its state;
+* one annotation per lease (unique), so a retried submit cannot create a second one.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from annotate.models.dataset import Item
+from annotate.models.project import Project
+from tenants.ids import uuid7
+from tenants.scoping import TenantOwnedModel
+
+
+class Competitor(TenantOwnedModel):
+    """A tenant this tenant competes with. Visible only to the tenant that named it (RLS): the
+    named tenant never learns it was named. Members of a named competitor are never leased
+    this tenant's items, whatever permissions they hold here."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    competitor = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
+    note = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta(TenantOwnedModel.Meta):
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["tenant", "competitor"], name="competitor_unique"),
+            models.CheckConstraint(
+                condition=~models.Q(tenant=models.F("competitor")), name="competitor_not_self"
+            ),
+        ]
+
+
+class Lease(TenantOwnedModel):
+    """An item held by one annotator until ``expires_at``.
+
+    ``queued``: reserved ahead of need by the refill worker (holds a slot, not yet shown);
+    ``active``: handed out by ``next``; then ``submitted``, ``skipped``, ``released`` or
+    ``expired``. Rows are never deleted: the (item, annotator) key is what makes "never the
+    same item twice" hold.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        ACTIVE = "active"
+        SUBMITTED = "submitted"
+        SKIPPED = "skipped"
+        RELEASED = "released"
+        EXPIRED = "expired"
+
+    LIVE = (State.QUEUED, State.ACTIVE)
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    membership = models.ForeignKey(
+        "tenants.Membership", on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
+    state = models.CharField(max_length=16, choices=State.choices)
+    # Whether the skip consumed the slot (the project does not return skipped items).
+    slot_kept = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    leased_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["tenant", "id"], name="lease_tenant_id_key"),
+            models.UniqueConstraint(
+                fields=["tenant", "item", "annotator"], name="lease_once_per_annotator"
+            ),
+        ]
+        indexes: ClassVar = [
+            models.Index(
+                fields=["tenant", "project", "annotator", "state", "created_at"],
+                name="lease_annotator_idx",
+            ),
+            models.Index(
+                fields=["tenant", "expires_at"],
+                condition=models.Q(state__in=["queued", "active"]),
+                name="lease_live_expiry_idx",
+            ),
+            models.Index(fields=["tenant", "item"], name="lease_item_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"lease {self.id} ({self.state})"
+
+
+class Annotation(TenantOwnedModel):
+    """A result for an item: from a lease (version 1), or a reviewer's correction (a new
+    version whose ``parent`` is the one corrected; history is kept)."""
+
+    class Status(models.TextChoices):
+        PENDING_REVIEW = "pending_review"
+        ACCEPTED = "accepted"
+        REJECTED = "rejected"
+        SUPERSEDED = "superseded"
+
+    COUNTED = (Status.PENDING_REVIEW, Status.ACCEPTED)
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    item = models.ForeignKey(
+        Item, on_delete=models.CASCADE, related_name="annotations", db_constraint=False
+    )
+    lease = models.OneToOneField(
+        Lease,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="annotation",
+        db_constraint=False,
+    )
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="corrections",
+        db_constraint=False,
+    )
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    version = models.PositiveIntegerField(default=1)
+    result = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices)
+    # Client's Idempotency-Key of the submit: a retry with it replays this annotation.
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    # Score against the item's gold answer (0..1), for gold items.
+    gold_score = models.FloatField(null=True, blank=True)
+    # A reviewer holding this annotation for review, until when.
+    review_claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    review_claim_expires = models.DateTimeField(null=True, blank=True)
+    # Milliseconds from the lease being handed out to the submit.
+    lead_time_ms = models.IntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta(TenantOwnedModel.Meta):
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["tenant", "id"], name="annotation_tenant_id_key"),
+        ]
+        indexes: ClassVar = [
+            models.Index(fields=["tenant", "item", "version"], name="annotation_item_idx"),
+            models.Index(fields=["tenant", "project", "-id"], name="annotation_project_idx"),
+            models.Index(
+                fields=["tenant", "project", "id"],
+                condition=models.Q(status="pending_review"),
+                name="annotation_review_queue_idx",
+            ),
+            models.Index(
+                fields=["tenant", "project", "author", "created_at"],
+                name="annotation_author_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"annotation {self.id} v{self.version} ({self.status})"
+
+
+class Review(TenantOwnedModel):
+    """A reviewer's decision on an annotation."""
+
+    class Decision(models.TextChoices):
+        ACCEPT = "accept"
+        REJECT = "reject"
+        CORRECT = "correct"
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    annotation = models.ForeignKey(
+        Annotation, on_delete=models.CASCADE, related_name="reviews", db_constraint=False
+    )
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    decision = models.CharField(max_length=16, choices=Decision.choices)
+    comment = models.TextField(blank=True, max_length=10_000)
+    # For a correction: the new annotation version.
+    correction = models.ForeignKey(
+        Annotation,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta(TenantOwnedModel.Meta):
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["tenant", "id"], name="review_tenant_id_key"),
+        ]
+        indexes: ClassVar = [
+            models.Index(fields=["tenant", "annotation"], name="review_annotation_idx"),
+        ]

@@ -1,0 +1,479 @@
+"""Handing out work: next, submit, skip, release, expiry, queue refill.
+
+Every function runs in the caller's transaction and tenant context (a request, or a task).
+
+How the invariants hold (see annotate.models.work and docs/distribution.md):
+
+* a slot is taken only by ``_claim``, which locks candidate item rows ``FOR UPDATE SKIP
+  LOCKED`` and re-checks ``slots_taken < overlap`` on the locked, latest row version, then
+  increments it in the same statement; every path that frees a slot (release, returned skip,
+  expiry, rejected review) decrements it in the transaction that closes the lease;
+* "never the same item twice" is the unique (item, annotator) key on leases; ``_claim`` also
+  skips items the annotator has a lease row for, so the key is a backstop, not the mechanism;
+* ``next`` pops a lease the refill worker reserved (``queued``) when there is one, else claims
+  in the request: one short indexed transaction either way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from annotate.label_schema.results import result_errors
+from annotate.models import Annotation, Competitor, Item, Lease, Project
+from tenants.models import Membership
+from tenants.scoping import USER_SETTING, db_set
+
+logger = logging.getLogger(__name__)
+
+
+class DistributionError(Exception):
+    """A refused operation on a lease; ``code`` is machine-readable, the message is for people."""
+
+    code = "refused"
+    status = 409
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+        super().__init__(message)
+        if code:
+            self.code = code
+        if status:
+            self.status = status
+
+
+class Excluded(DistributionError):
+    code = "competitor_excluded"
+    status = 403
+
+
+class ResultInvalid(Exception):
+    def __init__(self, errors: list[tuple[str, str]]):
+        super().__init__("; ".join(f"{f}: {m}" for f, m in errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class NextOutcome:
+    lease: Lease | None
+    # "new" (a fresh lease), "held" (the annotator already holds LEASE_MAX_ACTIVE: the oldest
+    # is returned again), or, without a lease, why: "exhausted" or "limit_reached".
+    status: str
+
+
+# -- exclusions --------------------------------------------------------------------------------
+
+
+def competitor_memberships(*, tenant_id: uuid.UUID, user_id: int) -> list[Membership]:
+    """The user's active memberships of tenants that ``tenant_id`` named as competitors.
+
+    The user's own memberships are visible to a query that sets ``app.user_id`` to them (the
+    membership RLS predicate); the competitor list is this tenant's own.
+    """
+    db_set(USER_SETTING, str(user_id))
+    competitors = Competitor.objects.filter(tenant_id=tenant_id).values("competitor_id")
+    return list(
+        Membership.dangerously_unscoped.filter(
+            user_id=user_id, is_active=True, tenant_id__in=competitors
+        )
+    )
+
+
+def check_not_excluded(*, tenant_id: uuid.UUID, user_id: int) -> None:
+    found = competitor_memberships(tenant_id=tenant_id, user_id=user_id)
+    if found:
+        raise Excluded(
+            "this person is a member of a tenant this tenant named as a competitor; its items "
+            "are never leased to them"
+        )
+
+
+# -- claiming ----------------------------------------------------------------------------------
+
+_CLAIM = """
+WITH picked AS (
+    SELECT i.id
+      FROM annotate_item i
+     WHERE i.tenant_id = %(tenant)s AND i.project_id = %(project)s
+       AND i.status <> 'completed' AND i.slots_taken < %(overlap)s
+       AND NOT EXISTS (SELECT 1 FROM annotate_lease l
+                        WHERE l.tenant_id = %(tenant)s AND l.item_id = i.id
+                          AND l.annotator_id = %(user)s)
+     ORDER BY i.priority DESC, i.queue_key
+     LIMIT %(limit)s
+       FOR UPDATE OF i SKIP LOCKED
+)
+UPDATE annotate_item i
+   SET slots_taken = i.slots_taken + 1, status = 'in_progress'
+  FROM picked
+ WHERE i.tenant_id = %(tenant)s AND i.id = picked.id
+RETURNING i.id
+"""
+
+
+def _claim(
+    *, project: Project, membership: Membership, count: int, state: str, now: datetime
+) -> list[Lease]:
+    """Take up to ``count`` slots for the annotator and create their leases."""
+    if count <= 0:
+        return []
+    params = {
+        "tenant": project.tenant_id,
+        "project": project.id,
+        "overlap": project.overlap,
+        "user": membership.user_id,
+        "limit": count,
+    }
+    expires = now + timedelta(seconds=project.lease_seconds)
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute(_CLAIM, params)
+                    item_ids = [row[0] for row in cursor.fetchall()]
+                leases = [
+                    Lease(
+                        tenant_id=project.tenant_id,
+                        project_id=project.id,
+                        item_id=item_id,
+                        annotator_id=membership.user_id,
+                        membership_id=membership.id,
+                        state=state,
+                        created_at=now,
+                        leased_at=now if state == Lease.State.ACTIVE else None,
+                        expires_at=expires,
+                    )
+                    for item_id in item_ids
+                ]
+                return Lease.objects.bulk_create(leases)
+        except IntegrityError:
+            # The same annotator claimed the same item on another connection in the same
+            # instant (two tabs): the unique key refused the second; try again.
+            logger.info("claim retry %d for user %s", attempt + 1, membership.user_id)
+    return []
+
+
+def _live_leases(project: Project, membership: Membership) -> list[Lease]:
+    return list(
+        Lease.objects.filter(
+            project=project, annotator_id=membership.user_id, state__in=Lease.LIVE
+        ).order_by("created_at")
+    )
+
+
+def lease_next(*, project: Project, membership: Membership) -> NextOutcome:
+    """The next item for the annotator, as a lease. See module docstring."""
+    check_not_excluded(tenant_id=project.tenant_id, user_id=membership.user_id)
+    now = timezone.now()
+    live = [lease for lease in _live_leases(project, membership) if lease.expires_at > now]
+    active = [lease for lease in live if lease.state == Lease.State.ACTIVE]
+    if len(active) >= settings.LEASE_MAX_ACTIVE:
+        return NextOutcome(active[0], "held")
+    if project.max_items_per_annotator is not None:
+        taken = (
+            Lease.objects.filter(project=project, annotator_id=membership.user_id)
+            .exclude(state__in=[Lease.State.RELEASED, Lease.State.EXPIRED])
+            .count()
+        )
+        # Queued leases are the worker's reservations, counted already; popping one adds none.
+        queued = sum(1 for lease in live if lease.state == Lease.State.QUEUED)
+        if taken - queued >= project.max_items_per_annotator:
+            return NextOutcome(None, "limit_reached")
+    queued_before = sum(1 for lease in live if lease.state == Lease.State.QUEUED)
+    lease = _pop_queued(project, membership, now)
+    queued_left = queued_before - (lease is not None)
+    if lease is None:
+        claimed = _claim(
+            project=project, membership=membership, count=1, state=Lease.State.ACTIVE, now=now
+        )
+        lease = claimed[0] if claimed else None
+    if settings.DISTRIBUTION_QUEUE_DEPTH and queued_left < settings.DISTRIBUTION_QUEUE_DEPTH:
+        request_refill(project=project, membership=membership)
+    if lease is None:
+        return NextOutcome(None, "exhausted")
+    return NextOutcome(lease, "new")
+
+
+def _pop_queued(project: Project, membership: Membership, now: datetime) -> Lease | None:
+    expires = now + timedelta(seconds=project.lease_seconds)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE annotate_lease SET state = 'active', leased_at = %s, expires_at = %s
+             WHERE tenant_id = %s AND id = (
+                   SELECT id FROM annotate_lease
+                    WHERE tenant_id = %s AND project_id = %s AND annotator_id = %s
+                      AND state = 'queued' AND expires_at > %s
+                    ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+            RETURNING id
+            """,
+            [
+                now,
+                expires,
+                project.tenant_id,
+                project.tenant_id,
+                project.id,
+                membership.user_id,
+                now,
+            ],
+        )
+        row = cursor.fetchone()
+    return None if row is None else Lease.objects.get(id=row[0])
+
+
+# -- refill (worker side) ------------------------------------------------------------------------
+
+_refill_requested: dict[tuple[uuid.UUID, int], float] = {}
+REFILL_DEBOUNCE_SECONDS = 2.0
+
+
+def request_refill(*, project: Project, membership: Membership) -> None:
+    """Ask a worker to top up the annotator's queue, after this transaction commits. Debounced
+    per process: one request per annotator and project every couple of seconds is plenty."""
+    key = (project.id, membership.user_id)
+    clock = time.monotonic()
+    if clock - _refill_requested.get(key, 0.0) < REFILL_DEBOUNCE_SECONDS:
+        return
+    _refill_requested[key] = clock
+    from workers.tasks.distribution import refill_queue
+
+    tenant_id, project_id, membership_id = project.tenant_id, project.id, membership.id
+    transaction.on_commit(
+        lambda: refill_queue.delay(str(tenant_id), str(project_id), str(membership_id))
+    )
+
+
+def queue_refill(*, project: Project, membership: Membership) -> int:
+    """Reserve leases ahead of need so that ``DISTRIBUTION_QUEUE_DEPTH`` are queued for the
+    annotator. Returns how many were reserved."""
+    if not membership.is_active:
+        return 0
+    try:
+        check_not_excluded(tenant_id=project.tenant_id, user_id=membership.user_id)
+    except Excluded:
+        return 0
+    now = timezone.now()
+    live = _live_leases(project, membership)
+    queued = sum(1 for lease in live if lease.state == Lease.State.QUEUED)
+    wanted = settings.DISTRIBUTION_QUEUE_DEPTH - queued
+    if project.max_items_per_annotator is not None:
+        taken = (
+            Lease.objects.filter(project=project, annotator_id=membership.user_id)
+            .exclude(state__in=[Lease.State.RELEASED, Lease.State.EXPIRED])
+            .count()
+        )
+        wanted = min(wanted, project.max_items_per_annotator - taken)
+    leases = _claim(
+        project=project, membership=membership, count=wanted, state=Lease.State.QUEUED, now=now
+    )
+    return len(leases)
+
+
+# -- closing leases -------------------------------------------------------------------------------
+
+
+def _lease_for_update(*, project: Project, lease_id: uuid.UUID, user_id: int) -> Lease:
+    lease = (
+        Lease.objects.select_for_update()
+        .filter(project=project, id=lease_id)
+        .select_related("item")
+        .first()
+    )
+    if lease is None:
+        raise DistributionError("no such lease in this project", code="not_found", status=404)
+    if lease.annotator_id != user_id:
+        raise DistributionError(
+            "this lease belongs to another annotator", code="lease_not_yours", status=403
+        )
+    return lease
+
+
+def _require_open(lease: Lease, now: datetime) -> None:
+    if lease.state == Lease.State.ACTIVE and lease.expires_at <= now:
+        raise DistributionError(
+            f"the lease expired at {lease.expires_at.isoformat()}; ask for the next item",
+            code="lease_expired",
+        )
+    if lease.state != Lease.State.ACTIVE:
+        when = lease.closed_at.isoformat() if lease.closed_at else "earlier"
+        raise DistributionError(
+            f"the lease is {lease.state} (since {when}); ask for the next item",
+            code=f"lease_{lease.state}",
+        )
+
+
+def _free_slot(tenant_id: uuid.UUID, item_id: uuid.UUID) -> None:
+    """Give one slot of the item back to the pool."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE annotate_item
+               SET slots_taken = slots_taken - 1,
+                   status = CASE WHEN slots_taken - 1 = 0 AND done_count = 0 THEN 'new'
+                                 ELSE status END
+             WHERE tenant_id = %s AND id = %s
+            """,
+            [tenant_id, item_id],
+        )
+
+
+def _count_result(project: Project, item: Item) -> bool:
+    """One more final result (accepted annotation or kept skip) for the item; returns whether
+    the item just completed."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE annotate_item
+               SET done_count = done_count + 1,
+                   status = CASE WHEN done_count + 1 >= %s THEN 'completed' ELSE status END
+             WHERE tenant_id = %s AND id = %s
+            RETURNING status
+            """,
+            [project.overlap, project.tenant_id, item.id],
+        )
+        (status,) = cursor.fetchone()
+    return status == Item.Status.COMPLETED
+
+
+@dataclass(frozen=True)
+class SubmitOutcome:
+    annotation: Annotation
+    replayed: bool
+    item_completed: bool
+
+
+def lease_submit(
+    *,
+    project: Project,
+    membership: Membership,
+    lease_id: uuid.UUID,
+    result: Any,
+    idempotency_key: str = "",
+) -> SubmitOutcome:
+    now = timezone.now()
+    lease = _lease_for_update(project=project, lease_id=lease_id, user_id=membership.user_id)
+    if lease.state == Lease.State.SUBMITTED:
+        annotation = Annotation.objects.get(lease=lease)
+        if idempotency_key and annotation.idempotency_key == idempotency_key:
+            return SubmitOutcome(annotation, replayed=True, item_completed=False)
+        raise DistributionError(
+            f"the lease was submitted already (annotation {annotation.id}); a retry must send "
+            "the same Idempotency-Key",
+            code="lease_submitted",
+        )
+    _require_open(lease, now)
+    errors = result_errors(project.label_schema, result, lease.item.data)
+    if errors:
+        raise ResultInvalid(errors)
+    review = _routed_to_review(project, lease.id)
+    gold = lease.item.gold_result
+    annotation = Annotation.objects.create(
+        tenant_id=project.tenant_id,
+        project=project,
+        item_id=lease.item_id,
+        lease=lease,
+        author_id=membership.user_id,
+        result=result,
+        status=Annotation.Status.PENDING_REVIEW if review else Annotation.Status.ACCEPTED,
+        idempotency_key=idempotency_key,
+        lead_time_ms=int((now - (lease.leased_at or lease.created_at)).total_seconds() * 1000),
+        gold_score=None if gold is None else gold_score(project.label_schema, result, gold),
+    )
+    Lease.objects.filter(id=lease.id).update(state=Lease.State.SUBMITTED, closed_at=now)
+    completed = False if review else _count_result(project, lease.item)
+    return SubmitOutcome(annotation, replayed=False, item_completed=completed)
+
+
+def _routed_to_review(project: Project, lease_id: uuid.UUID) -> bool:
+    """Deterministic sampling: the same lease always gets the same answer (retries agree)."""
+    if project.review_ratio <= 0:
+        return False
+    if project.review_ratio >= 1:
+        return True
+    digest = hashlib.sha256(lease_id.bytes).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < project.review_ratio
+
+
+def lease_skip(*, project: Project, membership: Membership, lease_id: uuid.UUID) -> Lease:
+    """Skip: the item goes back to the pool for others (``skipped_items_return``), or the skip
+    uses up its slot. Either way this annotator never gets it again."""
+    now = timezone.now()
+    lease = _lease_for_update(project=project, lease_id=lease_id, user_id=membership.user_id)
+    _require_open(lease, now)
+    keep = not project.skipped_items_return
+    Lease.objects.filter(id=lease.id).update(
+        state=Lease.State.SKIPPED, closed_at=now, slot_kept=keep
+    )
+    if keep:
+        _count_result(project, lease.item)
+    else:
+        _free_slot(project.tenant_id, lease.item_id)
+    lease.refresh_from_db()
+    return lease
+
+
+def lease_release(*, project: Project, membership: Membership, lease_id: uuid.UUID) -> Lease:
+    """Hand the item back unlabelled (the annotator will not get it again)."""
+    now = timezone.now()
+    lease = _lease_for_update(project=project, lease_id=lease_id, user_id=membership.user_id)
+    _require_open(lease, now)
+    Lease.objects.filter(id=lease.id).update(state=Lease.State.RELEASED, closed_at=now)
+    _free_slot(project.tenant_id, lease.item_id)
+    lease.refresh_from_db()
+    return lease
+
+
+_EXPIRE = """
+WITH gone AS (
+    UPDATE annotate_lease SET state = 'expired', closed_at = %(now)s
+     WHERE tenant_id = %(tenant)s AND state IN ('queued', 'active') AND expires_at <= %(now)s
+    RETURNING item_id
+), freed AS (
+    SELECT item_id, count(*) AS n FROM gone GROUP BY item_id
+)
+UPDATE annotate_item i
+   SET slots_taken = i.slots_taken - freed.n,
+       status = CASE WHEN i.slots_taken - freed.n = 0 AND i.done_count = 0 THEN 'new'
+                     ELSE i.status END
+  FROM freed
+ WHERE i.tenant_id = %(tenant)s AND i.id = freed.item_id
+RETURNING i.id
+"""
+
+
+def leases_expire(*, tenant_id: uuid.UUID, now: datetime | None = None) -> int:
+    """Expire the tenant's live leases past their time; their items return to the pool.
+    Returns the number of items that got a slot back."""
+    with connection.cursor() as cursor:
+        cursor.execute(_EXPIRE, {"tenant": tenant_id, "now": now or timezone.now()})
+        return cursor.rowcount
+
+
+# -- gold ------------------------------------------------------------------------------------------
+
+
+def gold_score(schema: dict[str, Any], result: Any, gold: Any) -> float:
+    """Share of the schema's fields on which the result equals the gold answer (choices as
+    sets, so order does not matter). Fields the gold answer leaves out are not scored."""
+    if not isinstance(result, dict) or not isinstance(gold, dict):
+        return 0.0
+    scored = hits = 0
+    for field in schema.get("fields", []):
+        name = field.get("name")
+        if name not in gold:
+            continue
+        scored += 1
+        mine, right = result.get(name), gold[name]
+        if isinstance(mine, list) and isinstance(right, list):
+            hits += sorted(map(str, mine)) == sorted(map(str, right))
+        else:
+            hits += mine == right
+    return hits / scored if scored else 0.0
