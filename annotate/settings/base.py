@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "guardian",
     "tenants.apps.TenantsConfig",
     "annotate.apps.AnnotateConfig",
+    "annotate.webhooks.apps.WebhooksConfig",
     "workers.apps.WorkersConfig",
 ]
 
@@ -139,3 +140,4 @@ from annotate.settings.logging import *  # noqa: E402, F403
 from annotate.settings.rest_framework import *  # noqa: E402, F403
 from annotate.settings.security import *  # noqa: E402, F403
 from annotate.settings.storage import *  # noqa: E402, F403
+from annotate.settings.webhooks import *  # noqa: E402, F403

@@ -12,7 +12,13 @@ from annotate.services.distribution import leases_expire
 from tenants.models import AccessEvent
 from tenants.scoping import tenant_context
 from tests.conftest import World
-from tests.distribution.conftest import add_items, annotator, check_invariants, client_for, configure
+from tests.distribution.conftest import (
+    add_items,
+    annotator,
+    check_invariants,
+    client_for,
+    configure,
+)
 from tests.factories import member
 
 pytestmark = pytest.mark.django_db
@@ -212,9 +218,11 @@ def test_random_ordering_is_reproducible_from_the_seed(world: World) -> None:
         with tenant_context(w.a.id):
             queue_keys_recompute(project=w.project_a)
             orders.append(
-                list(Item.objects.filter(project=w.project_a).order_by("queue_key").values_list(
-                    "id", flat=True
-                ))
+                list(
+                    Item.objects.filter(project=w.project_a)
+                    .order_by("queue_key")
+                    .values_list("id", flat=True)
+                )
             )
     assert orders[0] == orders[1] != orders[2]
     assert orders[0] != [i.id for i in items]
