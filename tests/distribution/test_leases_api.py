@@ -28,7 +28,7 @@ def base(w: World) -> str:
     return f"/api/v1/t/tenant-a/projects/{w.project_a.id}"
 
 
-def submit(client, w: World, lease_id: str, result: object, key: str = ""):  # noqa: ANN001, ANN201
+def submit(client, w: World, lease_id: str, result: object, key: str = ""):
     headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
     return client.post(
         f"{base(w)}/leases/{lease_id}/submit", {"result": result}, format="json", **headers
