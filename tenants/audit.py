@@ -34,6 +34,8 @@ class Actor:
     credential_id: str = ""
     request_id: str = ""
     client_ip: str | None = None
+    # The break-glass grant the membership was opened by, if any: flags every event under it.
+    grant_id: uuid.UUID | None = None
 
     @classmethod
     def for_task(cls, task_name: str, task_id: str) -> Actor:
@@ -45,12 +47,15 @@ class Actor:
 
     def with_membership(self, membership: Any | None) -> Actor:
         if membership is None:
-            return replace(self, membership_id=None, membership_tenant_id=None, role="")
+            return replace(
+                self, membership_id=None, membership_tenant_id=None, role="", grant_id=None
+            )
         return replace(
             self,
             membership_id=membership.id,
             membership_tenant_id=membership.tenant_id,
             role=membership.role,
+            grant_id=getattr(membership, "grant_id", None),
         )
 
 
@@ -101,6 +106,7 @@ def audit_record(
         request_id=actor.request_id[:64],
         client_ip=actor.client_ip,
         detail=detail or {},
+        grant_id=actor.grant_id if acting_in else None,
     )
 
 

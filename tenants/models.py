@@ -53,6 +53,10 @@ class Membership(TenantOwnedModel):
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # Break-glass memberships (an operator's time-boxed, owner-approved access) expire by
+    # themselves at ``expires_at`` and name their grant; ordinary memberships have neither.
+    expires_at = models.DateTimeField(null=True, blank=True)
+    grant_id = models.UUIDField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints: ClassVar = [
@@ -67,6 +71,11 @@ class Membership(TenantOwnedModel):
     @property
     def can_manage_tenant(self) -> bool:
         return self.is_active and self.role in (Role.OWNER, Role.MANAGER)
+
+    def is_live(self, now: object | None = None) -> bool:
+        """Active, and not past its expiry (break-glass memberships expire by themselves)."""
+        now = now or timezone.now()
+        return self.is_active and (self.expires_at is None or self.expires_at > now)  # type: ignore[operator]
 
 
 TOKEN_PREFIX = "ant_"  # noqa: S105 - a public prefix, not a secret
@@ -110,7 +119,7 @@ class ApiToken(TenantOwnedModel):
             return "token revoked"
         if self.expires_at is not None and self.expires_at <= now:  # type: ignore[operator]
             return "token expired"
-        if not self.membership.is_active:
+        if not self.membership.is_live(now):
             return "membership inactive"
         return None
 
@@ -148,10 +157,16 @@ class AccessEvent(TenantOwnedModel):
     request_id = models.CharField(max_length=64, blank=True)
     client_ip = models.GenericIPAddressField(null=True)
     detail = models.JSONField(default=dict, blank=True)
+    # Set when the actor acted through a break-glass membership: the operator grant it opened.
+    grant_id = models.UUIDField(null=True, blank=True)
 
     class Meta:
+        constraints: ClassVar = [
+            # Unique (not just indexed, at the same cost) so that seals can reference
+            # (tenant_id, event_id): a composite key cannot point at another tenant's event.
+            models.UniqueConstraint(fields=["tenant", "id"], name="event_tenant_id_key"),
+        ]
         indexes: ClassVar = [
-            models.Index(fields=["tenant", "id"], name="event_tenant_idx"),
             models.Index(fields=["tenant", "occurred_at"], name="event_tenant_time_idx"),
         ]
 
@@ -190,3 +205,174 @@ class TenantKey(TenantOwnedModel):
     def __str__(self) -> str:
         state = "destroyed" if self.destroyed_at else f"wrapped by {self.master_key_id}"
         return f"key {self.id} of {self.tenant_id} ({state})"
+
+
+# -- the proof: seals, checkpoints, membership history, operator grants, exports ---------------
+# See tenants/proof.py and docs/audit.md. Every table below except AuditExport and
+# OperatorGrant is insert-only for the application role (privileges and a trigger).
+
+
+class AccessSeal(TenantOwnedModel):
+    """An event's place in its tenant's log: gapless ``seq``, content hash and chain hash.
+
+    Written only by the sealer (``tenants.proof.audit_seal_tenant``), never in the request path,
+    so requests of one tenant never wait on each other for a sequence number.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    seq = models.BigIntegerField()
+    event = models.OneToOneField(AccessEvent, on_delete=models.PROTECT, related_name="seal")
+    content_hash = models.BinaryField()  # SHA-256 of the canonical event (with seq)
+    chain_hash = models.BinaryField()  # SHA-256(previous chain hash || content hash)
+    sealed_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["tenant", "seq"], name="seal_tenant_seq_key"),
+        ]
+
+
+class AuditCheckpoint(TenantOwnedModel):
+    """A signed statement of a tenant's log: its size, Merkle root (RFC 6962) and chain head at
+    a time, and of its membership history (size and head). ``payload`` is exactly what was
+    signed (canonical JSON); ``frontier`` lets the next checkpoint extend the tree without
+    re-reading every leaf."""
+
+    id = models.BigAutoField(primary_key=True)
+    size = models.BigIntegerField()
+    root_hash = models.CharField(max_length=64)
+    chain_head = models.CharField(max_length=64)
+    members_size = models.BigIntegerField(default=0)
+    members_head = models.CharField(max_length=64)
+    signed_at = models.DateTimeField()
+    key_id = models.CharField(max_length=64)
+    payload = models.TextField()
+    signature = models.CharField(max_length=128)  # base64 Ed25519
+    frontier = models.JSONField(default=list)
+    # The largest event id visible when this checkpoint was made: later runs look for late
+    # commits only above the value of a checkpoint older than AUDIT_SEAL_LOOKBACK_SECONDS.
+    max_event_id = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["tenant", "size"], name="checkpoint_tenant_size_key"),
+        ]
+
+
+class PlatformCheckpoint(models.Model):
+    """A signed Merkle root over every tenant's latest checkpoint (hashes only: no tenant's
+    size or volume is readable from it). Not tenant-owned; each tenant's bundle carries it with
+    an inclusion proof for that tenant's checkpoint."""
+
+    id = models.BigAutoField(primary_key=True)
+    tenant_count = models.IntegerField()
+    root_hash = models.CharField(max_length=64)
+    leaves = models.JSONField(default=list)  # [[tenant_id, checkpoint hash], ...] sorted
+    signed_at = models.DateTimeField()
+    key_id = models.CharField(max_length=64)
+    payload = models.TextField()
+    signature = models.CharField(max_length=128)
+
+    def __str__(self) -> str:
+        return f"platform checkpoint {self.id} over {self.tenant_count} tenant(s)"
+
+
+class SigningKey(models.Model):
+    """Public half of every key that ever signed a checkpoint, kept so that old checkpoints
+    stay verifiable after rotation. The private half never touches the database."""
+
+    key_id = models.CharField(max_length=64, primary_key=True)
+    public_key = models.CharField(max_length=64)  # base64 of the raw 32-byte Ed25519 key
+    first_used_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.key_id
+
+
+class MembershipLog(TenantOwnedModel):
+    """Every state a membership has been in, written by a database trigger on each insert or
+    update of ``tenants_membership`` (so no code path can change a membership unrecorded).
+    ``seq`` is gapless per tenant (membership changes are rare; the trigger serialises them per
+    tenant). The verifier checks each allowed event against the state valid at its time."""
+
+    id = models.BigAutoField(primary_key=True)
+    seq = models.BigIntegerField()
+    membership_id = models.UUIDField()
+    user_id = models.BigIntegerField()
+    role = models.CharField(max_length=16)
+    is_active = models.BooleanField()
+    expires_at = models.DateTimeField(null=True)
+    grant_id = models.UUIDField(null=True)
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["tenant", "seq"], name="memberlog_tenant_seq_key"),
+        ]
+
+
+class OperatorGrant(TenantOwnedModel):
+    """Break-glass: a platform operator's request for time-boxed access to one tenant.
+
+    Opens only when an owner of the tenant approves it (a membership flagged with this grant
+    is created, expiring at ``expires_at``), expires by itself, and every event under it
+    carries the grant id."""
+
+    class State(models.TextChoices):
+        REQUESTED = "requested"
+        APPROVED = "approved"
+        DENIED = "denied"
+        REVOKED = "revoked"
+        EXPIRED = "expired"
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.AUDITOR)
+    reason = models.CharField(max_length=500)
+    minutes = models.PositiveIntegerField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.REQUESTED)
+    requested_at = models.DateTimeField(default=timezone.now, editable=False)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True)
+    expires_at = models.DateTimeField(null=True)
+    membership_id = models.UUIDField(null=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["tenant", "id"], name="opgrant_tenant_id_key"),
+        ]
+
+
+class AuditExport(TenantOwnedModel):
+    """A bundle export of a tenant's access log for a period, built by a worker."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    period_from = models.DateTimeField()
+    period_to = models.DateTimeField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    finished_at = models.DateTimeField(null=True)
+    events_total = models.BigIntegerField(null=True)
+    events_processed = models.BigIntegerField(default=0)
+    blob_key = models.CharField(max_length=600, blank=True)
+    size = models.BigIntegerField(null=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["tenant", "id"], name="auditexport_tenant_id_key"),
+        ]

@@ -100,4 +100,11 @@ def append_only(table: str) -> migrations.RunSQL:
 
 
 # Tables on which the application role gets INSERT and SELECT only.
-APPEND_ONLY_TABLES = ("tenants_accessevent",)
+APPEND_ONLY_TABLES = (
+    "tenants_accessevent",
+    "tenants_accessseal",
+    "tenants_auditcheckpoint",
+    "tenants_membershiplog",
+    "tenants_platformcheckpoint",
+    "tenants_signingkey",
+)

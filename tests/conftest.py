@@ -19,6 +19,7 @@ from rest_framework.test import APIClient
 
 from annotate.models import Project
 from tenants.models import Membership, Role, Tenant
+from tenants.rls import APPEND_ONLY_TABLES
 from tests.factories import TenantFactory, member, project_in, token_for
 
 KEEP_TABLES = {"django_migrations", "django_content_type", "auth_permission"}
@@ -57,8 +58,8 @@ def django_db_setup(django_db_blocker: object) -> None:
 
 
 def truncate_all() -> None:
-    """Empty every table with data the tests made (as the owner; the access log's append-only
-    trigger is suspended for this statement only)."""
+    """Empty every table with data the tests made (as the owner; the append-only triggers of
+    the access log and its proof are suspended for this statement only)."""
     with psycopg.connect(owner_conninfo()) as conn:
         tables = [
             r[0]
@@ -67,9 +68,11 @@ def truncate_all() -> None:
             ).fetchall()
             if r[0] not in KEEP_TABLES
         ]
-        conn.execute("ALTER TABLE tenants_accessevent DISABLE TRIGGER USER")
+        for table in APPEND_ONLY_TABLES:
+            conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
         conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
-        conn.execute("ALTER TABLE tenants_accessevent ENABLE TRIGGER USER")
+        for table in APPEND_ONLY_TABLES:
+            conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
 
 
 @pytest.fixture

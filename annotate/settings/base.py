@@ -133,6 +133,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 ANONYMOUS_USER_NAME = None
 GUARDIAN_RAISE_403 = False
 
+from annotate.settings.audit import *  # noqa: E402, F403
 from annotate.settings.celery import *  # noqa: E402, F403
 from annotate.settings.database import *  # noqa: E402, F403
 from annotate.settings.limits import *  # noqa: E402, F403
