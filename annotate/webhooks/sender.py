@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from annotate.webhooks.targets import IPAddress, Target
 
 RESPONSE_EXCERPT_BYTES = 512
+RETRYABLE_4XX = frozenset({401, 403, 408, 425, 429})
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,9 @@ def _result(status: int, excerpt: bytes, duration_ms: int) -> SendResult:
     error = f"HTTP {status}" + (f": {text}" if text else "")
     if 300 <= status < 400:
         return SendResult(status, f"{error} (redirects are not followed)", duration_ms, False)
-    # Worth retrying: the receiver is down or busy. Other 4xx: it refused this delivery.
-    retryable = status >= 500 or status in (408, 425, 429)
+    # Worth retrying: the receiver is down or busy, or does not know a rotated secret yet.
+    # Other 4xx: it refused this delivery, and would refuse it again.
+    retryable = status >= 500 or status in RETRYABLE_4XX
     return SendResult(status, error, duration_ms, retryable)
 
 

@@ -14,7 +14,7 @@ from tests.helpers import django_start_up_error
 REFUSED = [
     ("127.0.0.1", "loopback"),
     ("127.255.0.9", "loopback"),
-    ("0.0.0.0", "unspecified"),
+    ("0.0.0.0", "unspecified"),  # noqa: S104 - an address under test, not a bind
     ("0.1.2.3", "unspecified"),
     ("10.1.2.3", "private"),
     ("172.16.0.1", "private"),
