@@ -15,6 +15,7 @@ from django.urls import URLPattern, reverse
 from annotate.api.urls import tenant_patterns
 from annotate.models import Dataset, ImportJob, Item
 from annotate.services.projects import project_permission_grant
+from annotate.webhooks.services import webhook_create
 from tenants.models import AccessEvent
 from tenants.scoping import tenant_context
 from tenants.storage import TenantStorage
@@ -41,6 +42,7 @@ def _kwargs(world: World, pattern_name: str, tenant_key: str) -> dict[str, Any]:
         "token_id": world.token_ids[tenant_key],
         "import_id": world.import_ids[tenant_key],
         "item_id": world.item_ids[tenant_key],
+        "webhook_id": world.webhook_ids[tenant_key],
         "field": "image",
         "permission": "annotate",
     }
@@ -69,6 +71,8 @@ def _valid_body(world: World, name: str, method: str) -> dict[str, Any]:
         ("member-detail", "patch"): {"role": "reviewer"},
         ("token-list", "post"): {"name": "ci"},
         ("import-list", "post"): {"items": [{"text": "hello"}]},
+        ("webhook-list", "post"): {"url": "https://93.184.216.34/h", "events": ["item.completed"]},
+        ("webhook-detail", "patch"): {"active": False},
     }
     return bodies.get((name, method), {})
 
@@ -83,7 +87,7 @@ def iso_world(world: World) -> World:
         project_permission_grant(
             project=world.project_a, membership=world.m("a", "annotator"), permission="annotate"
         )
-    world.import_ids, world.item_ids = {}, {}  # type: ignore[attr-defined]
+    world.import_ids, world.item_ids, world.webhook_ids = {}, {}, {}  # type: ignore[attr-defined]
     for key, tenant, project in (("a", world.a, world.project_a), ("b", world.b, world.project_b)):
         with tenant_context(tenant.id):
             dataset = Dataset.objects.create(project=project, name="d")
@@ -117,6 +121,13 @@ def iso_world(world: World) -> World:
                 ],
             )
         world.import_ids[key], world.item_ids[key] = job.id, item.id  # type: ignore[attr-defined]
+        with tenant_context(tenant.id):
+            hook, _ = webhook_create(
+                membership=world.m(key, "manager"),
+                url="https://93.184.216.34/h",
+                events=["item.completed"],
+            )
+        world.webhook_ids[key] = hook.id  # type: ignore[attr-defined]
     return world
 
 
