@@ -25,4 +25,8 @@ BEAT_SCHEDULE = {
         "task": "workers.tasks.distribution.expire_leases",
         "schedule": float(settings.LEASE_EXPIRY_INTERVAL_SECONDS),
     },
+    "webhook-sweep": {
+        "task": "annotate.webhooks.tasks.platform_webhook_sweep",
+        "schedule": crontab(minute="*/5"),
+    },
 }
