@@ -18,6 +18,7 @@ from annotate.api.work import (
 from annotate.webhooks.urls import webhook_patterns
 from tenants.api.me import CsrfApi, LoginApi, LogoutApi, MeApi
 from tenants.api.members import MemberDetailApi, MemberListApi, TokenDetailApi, TokenListApi
+from tenants.api.urls import audit_patterns
 
 tenant_patterns = [
     path("projects", ProjectListApi.as_view(), name="project-list"),
@@ -75,6 +76,7 @@ tenant_patterns = [
     path("members/<uuid:membership_id>", MemberDetailApi.as_view(), name="member-detail"),
     path("tokens", TokenListApi.as_view(), name="token-list"),
     path("tokens/<uuid:token_id>", TokenDetailApi.as_view(), name="token-detail"),
+    *audit_patterns,
     *webhook_patterns,
 ]
 

@@ -129,11 +129,13 @@ class TenantAPIView(APIView):
             return membership if membership.tenant_id == tenant.id else None
         # Session: the caller's own membership rows are visible to them (RLS user predicate).
         db_set(USER_SETTING, str(request.user.id))
-        return (
+        membership = (
             Membership.dangerously_unscoped.filter(tenant=tenant, user=request.user, is_active=True)
             .select_related("user")
             .first()
         )
+        # A break-glass membership stops at its expiry, whether or not the expiry job ran.
+        return membership if membership is not None and membership.is_live() else None
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, NotMember):

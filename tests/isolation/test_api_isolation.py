@@ -43,6 +43,9 @@ def _kwargs(world: World, pattern_name: str, tenant_key: str) -> dict[str, Any]:
         "import_id": world.import_ids[tenant_key],
         "item_id": world.item_ids[tenant_key],
         "webhook_id": world.webhook_ids[tenant_key],
+        "export_id": world.export_ids[tenant_key],
+        "grant_id": world.grant_ids[tenant_key],
+        "decision": "approve",
         "field": "image",
         "permission": "annotate",
     }
@@ -73,6 +76,10 @@ def _valid_body(world: World, name: str, method: str) -> dict[str, Any]:
         ("import-list", "post"): {"items": [{"text": "hello"}]},
         ("webhook-list", "post"): {"url": "https://93.184.216.34/h", "events": ["item.completed"]},
         ("webhook-detail", "patch"): {"active": False},
+        ("audit-export-list", "post"): {
+            "period_from": "2020-01-01T00:00:00Z",
+            "period_to": "2030-01-01T00:00:00Z",
+        },
     }
     return bodies.get((name, method), {})
 
@@ -128,7 +135,30 @@ def iso_world(world: World) -> World:
                 events=["item.completed"],
             )
         world.webhook_ids[key] = hook.id  # type: ignore[attr-defined]
+    _audit_objects(world)
     return world
+
+
+def _audit_objects(world: World) -> None:
+    """An audit export and an operator access request in each tenant."""
+    from tenants.models import AuditExport, OperatorGrant
+    from tests.factories import UserFactory
+
+    operator = UserFactory(username="operator", is_staff=True)
+    world.export_ids, world.grant_ids = {}, {}  # type: ignore[attr-defined]
+    for key, tenant in (("a", world.a), ("b", world.b)):
+        with tenant_context(tenant.id):
+            ref = TenantStorage(tenant.id).save("audit-exports/x/bundle.zip", b"PK", "x/zip")
+            export = AuditExport.objects.create(
+                period_from="2020-01-01T00:00:00Z",
+                period_to="2030-01-01T00:00:00Z",
+                created_by_id=world.m(key, "auditor").user_id,
+                state="succeeded",
+                blob_key=ref.key,
+                size=ref.size,
+            )
+            grant = OperatorGrant.objects.create(operator=operator, minutes=30, reason="incident")
+        world.export_ids[key], world.grant_ids[key] = export.id, grant.id  # type: ignore[attr-defined]
 
 
 def _call(client: Any, method: str, url: str, body: dict[str, Any]) -> Any:
