@@ -282,3 +282,15 @@ def test_delivery_log_pages_newest_first_and_ping_queues_a_delivery(
     last = _events(world.a.id)[-1]
     assert (last.action, last.resource_id) == ("webhook.delivery_list", str(hook.id))
     assert last.detail["ids"] == seen[-1:]
+
+
+def test_deleting_a_project_deletes_its_webhooks_and_their_log(world: World, token_client) -> None:
+    hook = _hook(world, "a", project=world.project_a)
+    tenant_wide = _hook(world, "a")
+    client = token_client(world.m("a", "manager"))
+    assert client.post(f"{BASE}/{hook.id}/ping").status_code == 202
+    response = client.delete(f"/api/v1/t/tenant-a/projects/{world.project_a.id}")
+    assert response.status_code == 204
+    with tenant_context(world.a.id):
+        assert list(Webhook.objects.values_list("id", flat=True)) == [tenant_wide.id]
+        assert not WebhookDelivery.objects.exists()
