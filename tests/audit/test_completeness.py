@@ -82,12 +82,34 @@ def _run_grants_expire(world: World) -> uuid.UUID:
     return world.a.id
 
 
+def _run_webhook_sweep(world: World) -> uuid.UUID:
+    from annotate.webhooks.models import WebhookDelivery
+    from annotate.webhooks.services import webhook_create
+    from annotate.webhooks.tasks import webhook_sweep_task
+
+    with tenant_context(world.a.id):
+        hook, _ = webhook_create(
+            membership=world.m("a", "manager"),
+            url="https://93.184.216.34/h",
+            events=["item.completed"],
+        )
+        WebhookDelivery.objects.create(  # its message was lost: the sweep re-enqueues it
+            webhook=hook,
+            event="item.completed",
+            payload={},
+            next_attempt_at=timezone.now() - timedelta(hours=1),
+        )
+    webhook_sweep_task(str(world.a.id))
+    return world.a.id
+
+
 # Run here; each must leave an event whose actor is the task.
 RUN: dict[str, Callable[[World], uuid.UUID]] = {
     "workers.tasks.isolation.tenant_rls_probe": _run_rls_probe,
     "workers.tasks.distribution.rekey_queue": _run_rekey,
     "workers.tasks.audit.audit_export_run": _run_export,
     "workers.tasks.audit.platform_grants_expire": _run_grants_expire,
+    "annotate.webhooks.tasks.webhook_sweep": _run_webhook_sweep,
 }
 # Their event is asserted by another test (file::test, checked to exist).
 ELSEWHERE = {
@@ -115,7 +137,6 @@ EXEMPT = {
 PENDING = {
     "workers.tasks.distribution.refill_queue": "logs lease.reserve when it reserved leases",
     "workers.tasks.distribution.expire_leases": "logs lease.expire per tenant with expiries",
-    "annotate.webhooks.tasks.webhook_sweep": "logs what it recovered or pruned",
 }
 
 
