@@ -3,6 +3,7 @@ receiver on 127.0.0.1 that verifies every signature (the worker's operator allow
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import time
 from collections.abc import Iterator
@@ -57,12 +58,18 @@ def _create(client: Any, receiver: Receiver, events: list[str], **extra: Any) ->
 
 
 def test_a_real_worker_delivers_signed_and_backs_off_on_500s(
-    webhook_worker: None, receiver: Receiver, token_client: Any
+    webhook_worker: None, receiver: Receiver, token_client: Any, settings: Any
 ) -> None:
     w: World = build_world()
     client = token_client(w.m("a", "manager"))
     hook = _create(client, receiver, ["item.completed"])
     receiver.statuses = [500, 500]  # then 200
+    # A second webhook, accepted here under a wider exception than the worker's operator
+    # allows (127.0.0.1/32 only): the worker refuses it at delivery time.
+    settings.WEBHOOK_ALLOWED_NETWORKS = [ipaddress.ip_network("127.0.0.0/8")]
+    secret = receiver.secret
+    refused = _create(client, receiver, ["item.completed"], url=receiver.url(host="127.0.0.2"))
+    receiver.secret = secret
 
     with tenant_context(w.a.id):
         assert webhook_emit(
@@ -92,13 +99,20 @@ def test_a_real_worker_delivers_signed_and_backs_off_on_500s(
     assert [(d["state"], d["attempts"], d["last_status_code"]) for d in log] == [
         ("delivered", 3, 200)
     ]
+    (denied,) = client.get(f"/api/v1/t/tenant-a/webhooks/{refused['id']}/deliveries").json()[
+        "results"
+    ]
+    assert (denied["state"], denied["attempts"], denied["last_status_code"]) == ("failed", 1, None)
+    assert denied["last_error"].startswith("refused: the host is a loopback address")
     with tenant_context(w.a.id):
         events = list(AccessEvent.objects.filter(action="webhook.deliver").order_by("id"))
-    assert [(e.outcome, e.detail["attempt"]) for e in events] == [
+    assert sorted((e.outcome, e.detail["attempt"]) for e in events) == [
         ("allowed", 1),
         ("allowed", 2),
         ("allowed", 3),
+        ("denied", 1),
     ]
+    assert len(receiver.received) == 3  # nothing came from the refused one
     assert all(e.auth_method == "task" and e.credential_id for e in events)
     with tenant_context(w.b.id):  # nothing of it in the other tenant
         assert not AccessEvent.objects.filter(action="webhook.deliver").exists()
