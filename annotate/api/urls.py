@@ -9,11 +9,14 @@ from annotate.api.media import ItemMediaApi, ItemMediaUrlApi
 from annotate.api.permissions import ProjectPermissionDetailApi, ProjectPermissionListApi
 from annotate.api.projects import ProjectDetailApi, ProjectListApi
 from annotate.api.work import (
+    CompetitorDetailApi,
+    CompetitorListApi,
     LeaseListApi,
     LeaseNextApi,
     LeaseReleaseApi,
     LeaseSkipApi,
     LeaseSubmitApi,
+    WorkforceReportApi,
 )
 from annotate.webhooks.urls import webhook_patterns
 from tenants.api.me import CsrfApi, LoginApi, LogoutApi, MeApi
@@ -71,6 +74,17 @@ tenant_patterns = [
         "projects/<uuid:project_id>/leases/<uuid:lease_id>/release",
         LeaseReleaseApi.as_view(),
         name="lease-release",
+    ),
+    path(
+        "projects/<uuid:project_id>/workforce",
+        WorkforceReportApi.as_view(),
+        name="project-workforce",
+    ),
+    path("competitors", CompetitorListApi.as_view(), name="competitor-list"),
+    path(
+        "competitors/<uuid:competitor_id>",
+        CompetitorDetailApi.as_view(),
+        name="competitor-detail",
     ),
     path("members", MemberListApi.as_view(), name="member-list"),
     path("members/<uuid:membership_id>", MemberDetailApi.as_view(), name="member-detail"),

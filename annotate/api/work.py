@@ -10,24 +10,32 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotate.api.access import project_requiring
-from annotate.models import Annotation, Lease, Project
+from annotate.models import Annotation, Competitor, Lease, Project
 from annotate.services.distribution import (
     DistributionError,
     ResultInvalid,
+    competitor_add,
     lease_next,
     lease_release,
     lease_skip,
     lease_submit,
+    workforce_report,
 )
 from tenants.api.base import StrictSerializer, TenantAPIView
 from tenants.api.common import ERROR_RESPONSES
 from tenants.audit import ids_detail
+from tenants.models import Role
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY = 200
@@ -280,3 +288,113 @@ class LeaseReleaseApi(_LeaseView):
             raise api_error(exc) from None
         self.audit(detail={"item": str(lease.item_id)})
         return Response(self._lease_body(lease))
+
+
+class CompetitorSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    competitor = serializers.SlugField(source="competitor.slug")
+    note = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class CompetitorInputSerializer(StrictSerializer):
+    competitor = serializers.SlugField(help_text="The competing tenant's slug")
+    note = serializers.CharField(max_length=200, allow_blank=True, required=False)
+
+
+class CompetitorListApi(TenantAPIView):
+    """The tenant's competitor list: visible to its owners only, never to the named tenant."""
+
+    audit_resource_type = "competitor"
+    audit_actions = {"get": "competitor.list", "post": "competitor.add"}
+
+    @extend_schema(
+        operation_id="competitors_list",
+        responses={200: CompetitorSerializer(many=True), **ERROR_RESPONSES},
+        summary="List the tenants you named as competitors (owner)",
+    )
+    def get(self, request: Request, tenant: str) -> Response:
+        self.require_role(Role.OWNER)
+        rows = list(Competitor.objects.select_related("competitor").order_by("created_at"))
+        self.audit(detail=ids_detail([row.id for row in rows]))
+        return Response(CompetitorSerializer(rows, many=True).data)
+
+    @extend_schema(
+        operation_id="competitors_add",
+        request=CompetitorInputSerializer,
+        responses={201: CompetitorSerializer, **ERROR_RESPONSES},
+        summary="Name a tenant as a competitor: its members are never leased your items",
+    )
+    def post(self, request: Request, tenant: str) -> Response:
+        self.require_role(Role.OWNER)
+        body = CompetitorInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        row = competitor_add(
+            tenant=self.tenant,
+            membership=self.membership,
+            slug=body.validated_data["competitor"],
+            note=body.validated_data.get("note", ""),
+        )
+        self.audit(resource_id=row.id, detail={"competitor": row.competitor.slug})
+        return Response(CompetitorSerializer(row).data, status=status.HTTP_201_CREATED)
+
+
+class CompetitorDetailApi(TenantAPIView):
+    audit_resource_type = "competitor"
+    audit_actions = {"delete": "competitor.remove"}
+    audit_resource_kwarg = "competitor_id"
+
+    @extend_schema(
+        operation_id="competitors_remove",
+        responses={204: OpenApiResponse(description="Removed"), **ERROR_RESPONSES},
+        summary="Remove a tenant from your competitor list (owner)",
+    )
+    def delete(self, request: Request, tenant: str, competitor_id: uuid.UUID) -> Response:
+        self.require_role(Role.OWNER)
+        row = Competitor.objects.filter(id=competitor_id).select_related("competitor").first()
+        if row is None:
+            raise exceptions.NotFound()
+        self.audit(detail={"competitor": row.competitor.slug})
+        row.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class WorkforceRowSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    username = serializers.CharField()
+    role = serializers.CharField(allow_null=True)
+    leases = serializers.IntegerField()
+    annotations = serializers.IntegerField()
+    first_lease_at = serializers.DateTimeField()
+    last_lease_at = serializers.DateTimeField()
+    competitor_member = serializers.BooleanField()
+
+
+class WorkforceReportApi(TenantAPIView):
+    """Who worked on the project, and whether the competitor wall held for each of them."""
+
+    audit_resource_type = "project"
+    audit_actions = {"get": "project.workforce"}
+    audit_resource_kwarg = "project_id"
+
+    @extend_schema(
+        operation_id="projects_workforce",
+        responses={
+            200: inline_serializer(
+                name="WorkforceReport",
+                fields={
+                    "workers": WorkforceRowSerializer(many=True),
+                    "competitors": serializers.ListField(child=serializers.CharField()),
+                    "wall_held": serializers.BooleanField(),
+                    "violations": serializers.ListField(child=serializers.IntegerField()),
+                },
+            ),
+            **ERROR_RESPONSES,
+        },
+        summary="Everyone who held a lease on the project, and the competitor wall (manage)",
+    )
+    def get(self, request: Request, tenant: str, project_id: uuid.UUID) -> Response:
+        project = project_requiring(self, project_id, "manage")
+        report = workforce_report(project=project)
+        self.audit(detail={"workers": len(report["workers"]), "wall_held": report["wall_held"]})
+        return Response(report)

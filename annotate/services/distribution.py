@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from annotate.label_schema.results import result_errors
 from annotate.models import Annotation, Competitor, Item, Lease, Project
+from tenants.ids import uuid7
 from tenants.models import Membership
 from tenants.scoping import USER_SETTING, db_set
 
@@ -72,23 +73,35 @@ class NextOutcome:
 # -- exclusions --------------------------------------------------------------------------------
 
 
-def competitor_memberships(*, tenant_id: uuid.UUID, user_id: int) -> list[Membership]:
+def competitor_memberships(
+    *, tenant_id: uuid.UUID, user_id: int, restore: bool = True
+) -> list[Membership]:
     """The user's active memberships of tenants that ``tenant_id`` named as competitors.
 
     The user's own memberships are visible to a query that sets ``app.user_id`` to them (the
-    membership RLS predicate); the competitor list is this tenant's own.
+    membership RLS predicate); the competitor list is this tenant's own. ``restore`` puts the
+    previous ``app.user_id`` back afterwards (the request path, where the user is the caller
+    already, skips that round trip).
     """
-    db_set(USER_SETTING, str(user_id))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting(%s, true), set_config(%s, %s, true)",
+            [USER_SETTING, USER_SETTING, str(user_id)],
+        )
+        previous = cursor.fetchone()[0] or ""
     competitors = Competitor.objects.filter(tenant_id=tenant_id).values("competitor_id")
-    return list(
+    found = list(
         Membership.dangerously_unscoped.filter(
             user_id=user_id, is_active=True, tenant_id__in=competitors
         )
     )
+    if restore and previous != str(user_id):
+        db_set(USER_SETTING, previous)
+    return found
 
 
 def check_not_excluded(*, tenant_id: uuid.UUID, user_id: int) -> None:
-    found = competitor_memberships(tenant_id=tenant_id, user_id=user_id)
+    found = competitor_memberships(tenant_id=tenant_id, user_id=user_id, restore=False)
     if found:
         raise Excluded(
             "this person is a member of a tenant this tenant named as a competitor; its items "
@@ -110,19 +123,30 @@ WITH picked AS (
      ORDER BY i.priority DESC, i.queue_key
      LIMIT %(limit)s
        FOR UPDATE OF i SKIP LOCKED
+), taken AS (
+    UPDATE annotate_item i
+       SET slots_taken = i.slots_taken + 1, status = 'in_progress'
+      FROM picked
+     WHERE i.tenant_id = %(tenant)s AND i.id = picked.id
+    RETURNING i.id, i.priority, i.queue_key
+), numbered AS (
+    -- Lease ids ascend in queue order, so the queued ones are popped in that order.
+    SELECT id, row_number() OVER (ORDER BY priority DESC, queue_key) AS n FROM taken
 )
-UPDATE annotate_item i
-   SET slots_taken = i.slots_taken + 1, status = 'in_progress'
-  FROM picked
- WHERE i.tenant_id = %(tenant)s AND i.id = picked.id
-RETURNING i.id
+INSERT INTO annotate_lease (tenant_id, id, project_id, item_id, annotator_id, membership_id,
+                            state, slot_kept, created_at, leased_at, expires_at)
+SELECT %(tenant)s, (%(ids)s::uuid[])[numbered.n], %(project)s, numbered.id, %(user)s,
+       %(membership)s, %(state)s, false, %(now)s, %(leased_at)s, %(expires)s
+  FROM numbered
+RETURNING id
 """
 
 
 def _claim(
     *, project: Project, membership: Membership, count: int, state: str, now: datetime
-) -> list[Lease]:
-    """Take up to ``count`` slots for the annotator and create their leases."""
+) -> list[uuid.UUID]:
+    """Take up to ``count`` slots for the annotator and create their leases, in one statement.
+    Returns the new leases' ids."""
     if count <= 0:
         return []
     params = {
@@ -130,30 +154,19 @@ def _claim(
         "project": project.id,
         "overlap": project.overlap,
         "user": membership.user_id,
+        "membership": membership.id,
         "limit": count,
+        "state": state,
+        "now": now,
+        "leased_at": now if state == Lease.State.ACTIVE else None,
+        "expires": now + timedelta(seconds=project.lease_seconds),
+        "ids": sorted(uuid7() for _ in range(count)),
     }
-    expires = now + timedelta(seconds=project.lease_seconds)
     for attempt in range(3):
         try:
-            with transaction.atomic():
-                with connection.cursor() as cursor:
-                    cursor.execute(_CLAIM, params)
-                    item_ids = [row[0] for row in cursor.fetchall()]
-                leases = [
-                    Lease(
-                        tenant_id=project.tenant_id,
-                        project_id=project.id,
-                        item_id=item_id,
-                        annotator_id=membership.user_id,
-                        membership_id=membership.id,
-                        state=state,
-                        created_at=now,
-                        leased_at=now if state == Lease.State.ACTIVE else None,
-                        expires_at=expires,
-                    )
-                    for item_id in item_ids
-                ]
-                return Lease.objects.bulk_create(leases)
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(_CLAIM, params)
+                return [row[0] for row in cursor.fetchall()]
         except IntegrityError:
             # The same annotator claimed the same item on another connection in the same
             # instant (two tabs): the unique key refused the second; try again.
@@ -188,21 +201,24 @@ def lease_next(*, project: Project, membership: Membership) -> NextOutcome:
         if taken - queued >= project.max_items_per_annotator:
             return NextOutcome(None, "limit_reached")
     queued_before = sum(1 for lease in live if lease.state == Lease.State.QUEUED)
-    lease = _pop_queued(project, membership, now)
-    queued_left = queued_before - (lease is not None)
-    if lease is None:
+    lease_id = _pop_queued(project, membership, now) if queued_before else None
+    queued_left = queued_before - (lease_id is not None)
+    if lease_id is None:
         claimed = _claim(
             project=project, membership=membership, count=1, state=Lease.State.ACTIVE, now=now
         )
-        lease = claimed[0] if claimed else None
+        lease_id = claimed[0] if claimed else None
     if settings.DISTRIBUTION_QUEUE_DEPTH and queued_left < settings.DISTRIBUTION_QUEUE_DEPTH:
         request_refill(project=project, membership=membership)
+    lease = None
+    if lease_id is not None:
+        lease = Lease.objects.select_related("item").get(id=lease_id)
     if lease is None:
         return NextOutcome(None, "exhausted")
     return NextOutcome(lease, "new")
 
 
-def _pop_queued(project: Project, membership: Membership, now: datetime) -> Lease | None:
+def _pop_queued(project: Project, membership: Membership, now: datetime) -> uuid.UUID | None:
     expires = now + timedelta(seconds=project.lease_seconds)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -212,7 +228,7 @@ def _pop_queued(project: Project, membership: Membership, now: datetime) -> Leas
                    SELECT id FROM annotate_lease
                     WHERE tenant_id = %s AND project_id = %s AND annotator_id = %s
                       AND state = 'queued' AND expires_at > %s
-                    ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+                    ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
             RETURNING id
             """,
             [
@@ -226,7 +242,7 @@ def _pop_queued(project: Project, membership: Membership, now: datetime) -> Leas
             ],
         )
         row = cursor.fetchone()
-    return None if row is None else Lease.objects.get(id=row[0])
+    return None if row is None else row[0]
 
 
 # -- refill (worker side) ------------------------------------------------------------------------
@@ -271,10 +287,11 @@ def queue_refill(*, project: Project, membership: Membership) -> int:
             .count()
         )
         wanted = min(wanted, project.max_items_per_annotator - taken)
-    leases = _claim(
-        project=project, membership=membership, count=wanted, state=Lease.State.QUEUED, now=now
+    return len(
+        _claim(
+            project=project, membership=membership, count=wanted, state=Lease.State.QUEUED, now=now
+        )
     )
-    return len(leases)
 
 
 # -- closing leases -------------------------------------------------------------------------------
@@ -477,3 +494,78 @@ def gold_score(schema: dict[str, Any], result: Any, gold: Any) -> float:
         else:
             hits += mine == right
     return hits / scored if scored else 0.0
+
+
+# -- competitors and the workforce report ------------------------------------------------------
+
+
+def competitor_add(*, tenant: Any, membership: Membership, slug: str, note: str = "") -> Competitor:
+    """Name a tenant as a competitor. Idempotent. The slug must name another active tenant."""
+    from django.core.exceptions import ValidationError
+
+    from tenants.models import Tenant
+
+    other = Tenant.objects.filter(slug=slug, status=Tenant.Status.ACTIVE).first()
+    if other is None:
+        raise ValidationError({"competitor": [f"no active tenant has the slug {slug!r}"]})
+    if other.id == tenant.id:
+        raise ValidationError({"competitor": ["a tenant cannot name itself"]})
+    row, _ = Competitor.objects.get_or_create(
+        tenant_id=tenant.id,
+        competitor=other,
+        defaults={"note": note, "created_by_id": membership.user_id},
+    )
+    return row
+
+
+def workforce_report(*, project: Project) -> dict[str, Any]:
+    """Everyone who ever held a lease on the project (or wrote an annotation on it), their
+    counts, their membership role here, and whether any of them is now a member of a named
+    competitor (``violations``: must be empty; leases are refused to such people)."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Count, Max, Min
+
+    leases = {
+        row["annotator_id"]: row
+        for row in Lease.objects.filter(project=project)
+        .values("annotator_id")
+        .annotate(n=Count("id"), first=Min("created_at"), last=Max("created_at"))
+    }
+    annotations = dict(
+        Annotation.objects.filter(project=project)
+        .values("author_id")
+        .annotate(n=Count("id"))
+        .values_list("author_id", "n")
+    )
+    user_ids = set(leases) | set(annotations)
+    users = dict(get_user_model().objects.filter(id__in=user_ids).values_list("id", "username"))
+    roles = dict(Membership.objects.filter(user_id__in=user_ids).values_list("user_id", "role"))
+    competitors = list(
+        Competitor.objects.filter(tenant_id=project.tenant_id).values_list(
+            "competitor__slug", flat=True
+        )
+    )
+    workers, violations = [], []
+    for user_id in sorted(user_ids):
+        flagged = bool(competitor_memberships(tenant_id=project.tenant_id, user_id=user_id))
+        if flagged:
+            violations.append(user_id)
+        row = leases.get(user_id, {})
+        workers.append(
+            {
+                "user_id": user_id,
+                "username": users.get(user_id, ""),
+                "role": roles.get(user_id),
+                "leases": row.get("n", 0),
+                "annotations": annotations.get(user_id, 0),
+                "first_lease_at": row.get("first"),
+                "last_lease_at": row.get("last"),
+                "competitor_member": flagged,
+            }
+        )
+    return {
+        "workers": workers,
+        "competitors": competitors,
+        "wall_held": not violations,
+        "violations": violations,
+    }

@@ -282,3 +282,47 @@ def test_competitor_members_are_never_leased_and_grant_refuses(setup: World) -> 
     assert "competitor" in grant.content.decode()
     with tenant_context(w.a.id):
         assert not Lease.objects.filter(annotator_id=both.user_id).exists()
+
+
+def test_competitor_api_owner_only_invisible_to_the_named_tenant(setup: World) -> None:
+    w = setup
+    owner = client_for(w.m("a", "owner"))
+    url = "/api/v1/t/tenant-a/competitors"
+    bad = owner.post(url, {"competitor": "no-such-tenant"}, format="json")
+    assert bad.status_code == 400 and "competitor" in bad.json()["error"]["fields"]
+    assert owner.post(url, {"competitor": "tenant-a"}, format="json").status_code == 400
+    added = owner.post(url, {"competitor": "tenant-b", "note": "rival lab"}, format="json")
+    assert added.status_code == 201 and added.json()["competitor"] == "tenant-b"
+    assert [row["competitor"] for row in owner.get(url).json()] == ["tenant-b"]
+    assert client_for(w.m("a", "manager")).get(url).status_code == 403
+    # Tenant B cannot see that it was named, neither through the API nor the database.
+    assert client_for(w.m("b", "owner")).get("/api/v1/t/tenant-b/competitors").json() == []
+    with tenant_context(w.b.id):
+        assert not Competitor.objects.exists()
+    with tenant_context(w.a.id):
+        assert AccessEvent.objects.filter(action="competitor.add", outcome="allowed").count() == 1
+    removed = owner.delete(f"{url}/{added.json()['id']}")
+    assert removed.status_code == 204
+
+
+def test_workforce_report_lists_workers_and_the_wall(setup: World) -> None:
+    from tenants.services.memberships import membership_add
+
+    w = setup
+    one = annotator(w.project_a, "ann-1")
+    client = client_for(one)
+    lease = client.post(f"{base(w)}/next").json()
+    submit(client, w, lease["id"], {"label": "a"})
+    manager = client_for(w.m("a", "manager"))
+    report = manager.get(f"{base(w)}/workforce").json()
+    assert report["wall_held"] is True and report["violations"] == []
+    assert [(r["username"], r["leases"], r["annotations"]) for r in report["workers"]] == [
+        ("ann-1", 1, 1)
+    ]
+    # The worker later joins a competitor that tenant A then names: the report flags it.
+    membership_add(tenant=w.b, user=one.user, role="annotator")
+    with tenant_context(w.a.id):
+        Competitor.objects.create(competitor=w.b, created_by_id=w.m("a", "owner").user_id)
+    flagged = manager.get(f"{base(w)}/workforce").json()
+    assert flagged["wall_held"] is False and flagged["violations"] == [one.user_id]
+    assert client_for(one).get(f"{base(w)}/workforce").status_code == 403

@@ -7,10 +7,12 @@ suite fails asking for its ids and body) without anyone remembering to add it he
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.urls import URLPattern, reverse
+from django.utils import timezone
 
 from annotate.api.urls import tenant_patterns
 from annotate.models import Dataset, ImportJob, Item
@@ -20,7 +22,7 @@ from tenants.models import AccessEvent
 from tenants.scoping import tenant_context
 from tenants.storage import TenantStorage
 from tests.conftest import World
-from tests.factories import token_for
+from tests.factories import TenantFactory, token_for
 
 NOT_FOUND = {"error": {"code": "not_found", "message": "Not found."}}
 ENDPOINTS = [
@@ -42,6 +44,8 @@ def _kwargs(world: World, pattern_name: str, tenant_key: str) -> dict[str, Any]:
         "token_id": world.token_ids[tenant_key],
         "import_id": world.import_ids[tenant_key],
         "item_id": world.item_ids[tenant_key],
+        "lease_id": world.lease_ids[tenant_key],
+        "competitor_id": world.competitor_ids[tenant_key],
         "webhook_id": world.webhook_ids[tenant_key],
         "export_id": world.export_ids[tenant_key],
         "grant_id": world.grant_ids[tenant_key],
@@ -76,6 +80,8 @@ def _valid_body(world: World, name: str, method: str) -> dict[str, Any]:
         ("import-list", "post"): {"items": [{"text": "hello"}]},
         ("webhook-list", "post"): {"url": "https://93.184.216.34/h", "events": ["item.completed"]},
         ("webhook-detail", "patch"): {"active": False},
+        ("lease-submit", "post"): {"result": {"sentiment": "pos"}},
+        ("competitor-list", "post"): {"competitor": "tenant-c"},
         ("audit-export-list", "post"): {
             "period_from": "2020-01-01T00:00:00Z",
             "period_to": "2030-01-01T00:00:00Z",
@@ -135,8 +141,33 @@ def iso_world(world: World) -> World:
                 events=["item.completed"],
             )
         world.webhook_ids[key] = hook.id  # type: ignore[attr-defined]
+    _distribution_objects(world)
     _audit_objects(world)
     return world
+
+
+def _distribution_objects(world: World) -> None:
+    """A lease on the secret item and a competitor row in each tenant."""
+    from annotate.models import Competitor, Lease
+
+    world.lease_ids, world.competitor_ids = {}, {}  # type: ignore[attr-defined]
+    third = TenantFactory(slug="tenant-c")
+    for key, tenant, project in (("a", world.a, world.project_a), ("b", world.b, world.project_b)):
+        worker = world.m(key, "owner")  # the sweep's caller; owners may annotate
+        with tenant_context(tenant.id):
+            lease = Lease.objects.create(
+                project=project,
+                item_id=world.item_ids[key],  # type: ignore[attr-defined]
+                annotator_id=worker.user_id,
+                membership_id=worker.id,
+                state="active",
+                expires_at=timezone.now() + timedelta(hours=1),
+            )
+            Item.objects.filter(id=lease.item_id).update(slots_taken=1, status="in_progress")
+            row = Competitor.objects.create(
+                competitor=third, created_by_id=world.m(key, "owner").user_id
+            )
+        world.lease_ids[key], world.competitor_ids[key] = lease.id, row.id  # type: ignore[attr-defined]
 
 
 def _audit_objects(world: World) -> None:

@@ -1,0 +1,338 @@
+"""K concurrent annotators looping next + submit over the real HTTP API.
+
+Run with `make bench-distribution` (embedded services) or
+`python -m annotate.stack exec -- python bench/distribution_bench.py`.
+
+For each (overlap, K) it creates a fresh project of N items (default 100,000), starts K client
+threads (each with its own keep-alive HTTP connection and its own annotator token) that each
+loop ``POST next`` + ``POST submit`` for a bounded number of iterations, and reports
+annotations/second, p50 and p99 latency of ``next`` and of submit, and the number of items
+handed to more annotators than the overlap allows, or to one annotator twice (must be 0; counted
+from what the clients saw and again from the database rows).
+
+Server, database, Celery worker and clients all run on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotate.settings")
+os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + "x" * 40)
+
+from bench.import_bench import free_port  # noqa: E402
+from bench.machine import machine_description  # noqa: E402
+
+SCHEMA = {
+    "version": 1,
+    "data": {"text": {"type": "text"}},
+    "fields": [{"name": "label", "type": "choices", "choices": ["a", "b"]}],
+}
+
+
+def setup_tenant(k_max: int) -> tuple[str, list[tuple[object, str]]]:
+    """A tenant with ``k_max`` annotators (tokens). Returns (slug, [(membership, token)])."""
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", database="owner", verbosity=0)
+    from tenants.models import Role
+    from tenants.scoping import tenant_context
+    from tenants.services.memberships import (
+        membership_add,
+        tenant_create,
+        token_create,
+        user_get_or_create,
+    )
+
+    slug = f"dist-{int(time.time())}"
+    tenant = tenant_create(slug=slug, name="Distribution bench")
+    annotators = []
+    for i in range(k_max):
+        user, _ = user_get_or_create(username=f"{slug}-ann-{i}")
+        membership = membership_add(tenant=tenant, user=user, role=Role.ANNOTATOR)
+        with tenant_context(tenant.id):
+            raw = token_create(membership=membership, name="bench", created_by=None).raw
+        annotators.append((membership, raw))
+    return slug, annotators
+
+
+def make_project(slug: str, annotators: list[tuple[object, str]], n: int, overlap: int) -> str:
+    """A project of ``n`` items (one SQL statement), annotate granted to every annotator."""
+    from django.db import connection
+
+    from annotate.models import Dataset, Project
+    from annotate.services.projects import project_permission_grant
+    from tenants.models import Tenant
+    from tenants.scoping import tenant_context
+
+    tenant = Tenant.objects.get(slug=slug)
+    with tenant_context(tenant.id):
+        first = annotators[0][0]
+        project = Project.objects.create(
+            tenant=tenant,
+            name=f"bench overlap {overlap}",
+            label_schema=SCHEMA,
+            overlap=overlap,
+            created_by_id=first.user_id,
+            item_positions=n,
+        )
+        dataset = Dataset.objects.create(project=project, name="bench")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                INSERT INTO annotate_item (tenant_id, id, project_id, dataset_id, external_id,
+                    data, media, priority, status, seq, queue_key, slots_taken, done_count,
+                    created_at)
+                SELECT %s, gen_random_uuid(), %s, %s, 'b' || g,
+                       jsonb_build_object('text', repeat('lorem ipsum ', 16) || g), '[]', 0,
+                       'new', g, g, 0, 0, now()
+                  FROM generate_series(1, %s) g
+                """,
+                [tenant.id, project.id, dataset.id, n],
+            )
+        for membership, _ in annotators:
+            project_permission_grant(project=project, membership=membership, permission="annotate")
+    connection.close()
+    analyze()
+    return str(project.id)
+
+
+def analyze() -> None:
+    """Fresh statistics, as autovacuum gathers within a minute of a large import (the
+    application role may not run ANALYZE; the owner may)."""
+    import psycopg
+    from django.conf import settings
+
+    owner = settings.DATABASES["owner"]
+    with psycopg.connect(
+        host=owner["HOST"],
+        port=owner.get("PORT") or None,
+        dbname=owner["NAME"],
+        user=owner["USER"],
+        password=owner.get("PASSWORD") or None,
+        autocommit=True,
+    ) as conn:
+        conn.execute("ANALYZE annotate_item")
+        conn.execute("ANALYZE annotate_lease")
+
+
+class Client(threading.Thread):
+    def __init__(self, port: int, path: str, token: str, iterations: int) -> None:
+        super().__init__(daemon=True)
+        self.port, self.path, self.token, self.iterations = port, path, token, iterations
+        self.next_ms: list[float] = []
+        self.submit_ms: list[float] = []
+        self.items: list[str] = []
+        self.errors: list[str] = []
+
+    def _post(self, conn: http.client.HTTPConnection, url: str, body: bytes | None) -> tuple:
+        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+        started = time.perf_counter()
+        conn.request("POST", url, body=body, headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+        return response.status, data, (time.perf_counter() - started) * 1000
+
+    def run(self) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        body = json.dumps({"result": {"label": "a"}}).encode()
+        try:
+            for _ in range(self.iterations):
+                status, data, ms = self._post(conn, f"{self.path}/next", None)
+                self.next_ms.append(ms)
+                if status == 204:
+                    return
+                if status not in (200, 201):
+                    self.errors.append(f"next {status} {data[:200]!r}")
+                    return
+                lease = json.loads(data)
+                self.items.append(lease["item"]["id"])
+                status, data, ms = self._post(
+                    conn, f"{self.path}/leases/{lease['id']}/submit", body
+                )
+                self.submit_ms.append(ms)
+                if status not in (200, 201):
+                    self.errors.append(f"submit {status} {data[:200]!r}")
+                    return
+        except OSError as exc:
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            conn.close()
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def db_violations(slug: str, project_id: str, overlap: int) -> int:
+    """Items with more leases that were not given back than the overlap, or with two leases of
+    one annotator (the unique key makes the latter impossible; counted anyway)."""
+    from django.db import connection
+
+    from tenants.models import Tenant
+    from tenants.scoping import tenant_context
+
+    tenant = Tenant.objects.get(slug=slug)
+    with tenant_context(tenant.id), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT count(*) FROM (
+                SELECT item_id FROM annotate_lease
+                 WHERE tenant_id = %s AND project_id = %s
+                   AND state IN ('queued', 'active', 'submitted')
+                 GROUP BY item_id
+                HAVING count(*) > %s OR count(DISTINCT annotator_id) < count(*)) v
+            """,
+            [tenant.id, project_id, overlap],
+        )
+        (count,) = cursor.fetchone()
+    connection.close()
+    return count
+
+
+def run_one(
+    slug: str, annotators: list, port: int, n: int, overlap: int, k: int, total: int
+) -> dict:
+    project_id = make_project(slug, annotators[:k], n, overlap)
+    path = f"/api/v1/t/{slug}/projects/{project_id}"
+    per_client = max(1, total // k)
+    clients = [Client(port, path, annotators[i][1], per_client) for i in range(k)]
+    started = time.perf_counter()
+    for client in clients:
+        client.start()
+    for client in clients:
+        client.join()
+    seconds = time.perf_counter() - started
+    errors = [e for c in clients for e in c.errors]
+    handed: dict[str, list[int]] = defaultdict(list)
+    for index, client in enumerate(clients):
+        for item in client.items:
+            handed[item].append(index)
+    client_dupes = sum(
+        1 for owners in handed.values() if len(owners) > overlap or len(set(owners)) < len(owners)
+    )
+    next_ms = [v for c in clients for v in c.next_ms]
+    submit_ms = [v for c in clients for v in c.submit_ms]
+    return {
+        "overlap": overlap,
+        "k": k,
+        "annotations": len(submit_ms),
+        "seconds": seconds,
+        "rate": len(submit_ms) / seconds,
+        "next_p50": statistics.median(next_ms),
+        "next_p99": percentile(next_ms, 99),
+        "submit_p50": statistics.median(submit_ms),
+        "submit_p99": percentile(submit_ms, 99),
+        "dupes_clients": client_dupes,
+        "dupes_db": db_violations(slug, project_id, overlap),
+        "errors": errors[:3],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--k", type=int, action="append", help="concurrent clients (repeatable)")
+    parser.add_argument("--overlap", type=int, action="append", help="(repeatable)")
+    parser.add_argument("--annotations", type=int, default=4000, help="per run, all clients")
+    parser.add_argument("--web-workers", type=int, default=3)
+    parser.add_argument("--web-threads", type=int, default=4)
+    args = parser.parse_args()
+    ks = args.k or [1, 8, 32]
+    overlaps = args.overlap or [1, 3]
+    slug, annotators = setup_tenant(max(ks))
+    port = free_port()
+    env = dict(os.environ)
+    web = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "annotate.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(args.web_workers),
+            "--threads",
+            str(args.web_threads),
+            "--worker-class",
+            "gthread",
+            "--backlog",
+            "256",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.celery",
+            "worker",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        time.sleep(2)
+        print(f"machine: {machine_description()}")
+        print(
+            f"server: gunicorn gthread {args.web_workers} workers x {args.web_threads} threads; "
+            f"1 Celery worker; items per project: {args.items}"
+        )
+        print(
+            f"{'overlap':>7} {'K':>3} {'annotations':>11} {'ann/s':>7} {'next p50 ms':>11} "
+            f"{'next p99':>9} {'submit p50':>10} {'submit p99':>10} {'dupes':>6}"
+        )
+        for overlap in overlaps:
+            for k in ks:
+                total = args.annotations if k > 1 else min(args.annotations, 1000)
+                r = run_one(slug, annotators, port, args.items, overlap, k, total)
+                print(
+                    f"{r['overlap']:>7} {r['k']:>3} {r['annotations']:>11} {r['rate']:>7.0f} "
+                    f"{r['next_p50']:>11.1f} {r['next_p99']:>9.1f} {r['submit_p50']:>10.1f} "
+                    f"{r['submit_p99']:>10.1f} {r['dupes_clients'] + r['dupes_db']:>6}"
+                    + (f"  errors: {r['errors']}" if r["errors"] else ""),
+                    flush=True,
+                )
+    finally:
+        for proc in (web, worker):
+            proc.terminate()
+            proc.wait(30)
+
+
+if __name__ == "__main__":
+    main()
