@@ -11,7 +11,7 @@ INSTALLED := $(VENV)/.installed
 NODE_MODULES := frontend/node_modules/.installed
 DIST := frontend/dist/index.html
 
-.PHONY: run test lint format install frontend chromium clean bench-import
+.PHONY: run test lint format install frontend chromium clean bench-import bench-distribution
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' \
@@ -60,3 +60,6 @@ clean:
 
 bench-import: $(INSTALLED)
 	$(PY) -m annotate.stack exec -- $(PY) bench/import_bench.py $(BENCH_ARGS)
+
+bench-distribution: $(INSTALLED)
+	$(PY) -m annotate.stack exec -- $(PY) bench/distribution_bench.py $(BENCH_ARGS)
