@@ -294,3 +294,24 @@ def test_deleting_a_project_deletes_its_webhooks_and_their_log(world: World, tok
     with tenant_context(world.a.id):
         assert list(Webhook.objects.values_list("id", flat=True)) == [tenant_wide.id]
         assert not WebhookDelivery.objects.exists()
+
+
+def test_list_endpoints_do_not_grow_queries_with_rows(world: World, token_client) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = token_client(world.m("a", "manager"))
+    hook = _hook(world, "a")
+
+    def count(url: str) -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(url).status_code == 200
+        return len(ctx.captured_queries)
+
+    urls = (BASE, f"{BASE}/{hook.id}/deliveries")
+    client.post(f"{BASE}/{hook.id}/ping")
+    few = [count(u) for u in urls]
+    for _ in range(5):
+        _hook(world, "a")
+        client.post(f"{BASE}/{hook.id}/ping")
+    assert [count(u) for u in urls] == few
