@@ -8,6 +8,12 @@ from annotate.api.items import ItemDetailApi, ItemListApi
 from annotate.api.media import ItemMediaApi, ItemMediaUrlApi
 from annotate.api.permissions import ProjectPermissionDetailApi, ProjectPermissionListApi
 from annotate.api.projects import ProjectDetailApi, ProjectListApi
+from annotate.api.review import (
+    AnnotationDetailApi,
+    AnnotationListApi,
+    ReviewDecideApi,
+    ReviewNextApi,
+)
 from annotate.api.work import (
     CompetitorDetailApi,
     CompetitorListApi,
@@ -79,6 +85,22 @@ tenant_patterns = [
         "projects/<uuid:project_id>/workforce",
         WorkforceReportApi.as_view(),
         name="project-workforce",
+    ),
+    path("projects/<uuid:project_id>/review/next", ReviewNextApi.as_view(), name="review-next"),
+    path(
+        "projects/<uuid:project_id>/annotations",
+        AnnotationListApi.as_view(),
+        name="annotation-list",
+    ),
+    path(
+        "projects/<uuid:project_id>/annotations/<uuid:annotation_id>",
+        AnnotationDetailApi.as_view(),
+        name="annotation-detail",
+    ),
+    path(
+        "projects/<uuid:project_id>/annotations/<uuid:annotation_id>/review",
+        ReviewDecideApi.as_view(),
+        name="annotation-review",
     ),
     path("competitors", CompetitorListApi.as_view(), name="competitor-list"),
     path(

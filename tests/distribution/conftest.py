@@ -72,7 +72,7 @@ SELECT i.id, i.slots_taken, i.done_count, i.status,
            AND (l.state IN ('queued', 'active') OR (l.state = 'skipped' AND l.slot_kept)))
      + (SELECT count(*) FROM annotate_annotation a
          WHERE a.tenant_id = i.tenant_id AND a.item_id = i.id AND a.lease_id IS NOT NULL
-           AND a.status IN ('pending_review', 'accepted')) AS holding
+           AND a.status IN ('pending_review', 'accepted', 'superseded')) AS holding
   FROM annotate_item i
  WHERE i.tenant_id = %s AND i.project_id = %s
 """

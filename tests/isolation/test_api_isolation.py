@@ -46,6 +46,7 @@ def _kwargs(world: World, pattern_name: str, tenant_key: str) -> dict[str, Any]:
         "item_id": world.item_ids[tenant_key],
         "lease_id": world.lease_ids[tenant_key],
         "competitor_id": world.competitor_ids[tenant_key],
+        "annotation_id": world.annotation_ids[tenant_key],
         "webhook_id": world.webhook_ids[tenant_key],
         "export_id": world.export_ids[tenant_key],
         "grant_id": world.grant_ids[tenant_key],
@@ -82,6 +83,7 @@ def _valid_body(world: World, name: str, method: str) -> dict[str, Any]:
         ("webhook-detail", "patch"): {"active": False},
         ("lease-submit", "post"): {"result": {"sentiment": "pos"}},
         ("competitor-list", "post"): {"competitor": "tenant-c"},
+        ("annotation-review", "post"): {"decision": "accept"},
         ("audit-export-list", "post"): {
             "period_from": "2020-01-01T00:00:00Z",
             "period_to": "2030-01-01T00:00:00Z",
@@ -148,9 +150,10 @@ def iso_world(world: World) -> World:
 
 def _distribution_objects(world: World) -> None:
     """A lease on the secret item and a competitor row in each tenant."""
-    from annotate.models import Competitor, Lease
+    from annotate.models import Annotation, Competitor, Lease
 
     world.lease_ids, world.competitor_ids = {}, {}  # type: ignore[attr-defined]
+    world.annotation_ids = {}  # type: ignore[attr-defined]
     third = TenantFactory(slug="tenant-c")
     for key, tenant, project in (("a", world.a, world.project_a), ("b", world.b, world.project_b)):
         worker = world.m(key, "owner")  # the sweep's caller; owners may annotate
@@ -167,7 +170,15 @@ def _distribution_objects(world: World) -> None:
             row = Competitor.objects.create(
                 competitor=third, created_by_id=world.m(key, "owner").user_id
             )
+            annotation = Annotation.objects.create(
+                project=project,
+                item_id=world.item_ids[key],  # type: ignore[attr-defined]
+                author_id=world.m(key, "annotator").user_id,
+                result={"sentiment": "pos"},
+                status="pending_review",
+            )
         world.lease_ids[key], world.competitor_ids[key] = lease.id, row.id  # type: ignore[attr-defined]
+        world.annotation_ids[key] = annotation.id  # type: ignore[attr-defined]
 
 
 def _audit_objects(world: World) -> None:
