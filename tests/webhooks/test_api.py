@@ -315,3 +315,13 @@ def test_list_endpoints_do_not_grow_queries_with_rows(world: World, token_client
         _hook(world, "a")
         client.post(f"{BASE}/{hook.id}/ping")
     assert [count(u) for u in urls] == few
+
+
+def test_list_filter_by_project_checks_the_project(world: World, token_client) -> None:
+    client = token_client(world.m("a", "manager"))
+    bad = client.get(f"{BASE}?project=nope")
+    assert bad.status_code == 400 and "project" in bad.json()["error"]["fields"]
+    theirs = client.get(f"{BASE}?project={world.project_b.id}")
+    assert (theirs.status_code, theirs.json()) == (404, NOT_FOUND)
+    bad_cursor = client.get(f"{BASE}?cursor=garbage")
+    assert bad_cursor.status_code == 404  # DRF's answer to an invalid cursor
