@@ -331,7 +331,7 @@ class AuditExportBundleApi(TenantAPIView):
 # -- break-glass ----------------------------------------------------------------------------
 
 
-class GrantSerializer(serializers.Serializer):
+class OperatorGrantSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     operator = serializers.CharField(source="operator.username")
     role = serializers.CharField()
@@ -349,7 +349,7 @@ class GrantListApi(TenantAPIView):
 
     @extend_schema(
         operation_id="operator_grants_list",
-        responses={200: GrantSerializer(many=True), **ERROR_RESPONSES},
+        responses={200: OperatorGrantSerializer(many=True), **ERROR_RESPONSES},
         summary="Operator access requests and grants (owner or auditor)",
     )
     def get(self, request: Request, tenant: str) -> Response:
@@ -359,7 +359,7 @@ class GrantListApi(TenantAPIView):
             OperatorGrant.objects.select_related("operator"), request, view=self
         )
         self.audit(detail=ids_detail([g.id for g in page]))
-        return paginator.get_paginated_response(GrantSerializer(page, many=True).data)
+        return paginator.get_paginated_response(OperatorGrantSerializer(page, many=True).data)
 
 
 def _grant_get(grant_id: uuid.UUID) -> OperatorGrant:
@@ -376,13 +376,13 @@ class GrantDetailApi(TenantAPIView):
 
     @extend_schema(
         operation_id="operator_grants_retrieve",
-        responses={200: GrantSerializer, **ERROR_RESPONSES},
+        responses={200: OperatorGrantSerializer, **ERROR_RESPONSES},
     )
     def get(self, request: Request, tenant: str, grant_id: uuid.UUID) -> Response:
         self.require_role(*AUDIT_READERS)
         grant = _grant_get(grant_id)
         self.audit()
-        return Response(GrantSerializer(grant).data)
+        return Response(OperatorGrantSerializer(grant).data)
 
 
 DECISIONS = {"approve": grant_approve, "deny": grant_deny, "revoke": grant_revoke}
@@ -396,7 +396,7 @@ class GrantDecisionApi(TenantAPIView):
     @extend_schema(
         operation_id="operator_grants_decide",
         request=None,
-        responses={200: GrantSerializer, **ERROR_RESPONSES},
+        responses={200: OperatorGrantSerializer, **ERROR_RESPONSES},
         summary="Approve, deny or revoke an operator's access (owner only)",
     )
     def post(self, request: Request, tenant: str, grant_id: uuid.UUID, decision: str) -> Response:
@@ -415,4 +415,4 @@ class GrantDecisionApi(TenantAPIView):
                 "expires_at": _plain({"e": grant.expires_at})["e"],
             }
         )
-        return Response(GrantSerializer(grant).data)
+        return Response(OperatorGrantSerializer(grant).data)
