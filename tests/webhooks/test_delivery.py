@@ -367,3 +367,30 @@ def test_the_sweeper_recovers_lost_attempts_and_messages_and_prunes_old_deliveri
     assert deliveries_sweep(tenant_id=w.a.id, actor=ACTOR) == {"requeued": 0, "pruned": 0}
     with tenant_context(w.a.id):
         assert AccessEvent.objects.filter(action="webhook.sweep").count() == 1
+
+
+def test_concurrent_duplicates_of_a_delivery_send_it_once(
+    w: World, receiver: Receiver, enqueued: list
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    _hook(w, receiver)
+    delivery = _emit(w)
+    receiver.delay = 0.5
+
+    def attempt(_: int) -> str:
+        try:
+            return _attempt(w, delivery)
+        finally:
+            connection.close()  # each thread has its own connection
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(attempt, range(6)))
+
+    # One made the attempt; the others found it locked (skipped), under way (sending), or, if
+    # they came late, already delivered.
+    assert "delivered" in results and set(results) <= {"delivered", "sending", "skipped"}
+    assert len(receiver.received) == 1
+    assert _reload(w, delivery).attempts == 1
