@@ -22,8 +22,10 @@ from annotate.api.work import (
     LeaseReleaseApi,
     LeaseSkipApi,
     LeaseSubmitApi,
+    ProjectStatsApi,
     WorkforceReportApi,
 )
+from annotate.exports.urls import export_patterns
 from annotate.webhooks.urls import webhook_patterns
 from tenants.api.me import CsrfApi, LoginApi, LogoutApi, MeApi
 from tenants.api.members import MemberDetailApi, MemberListApi, TokenDetailApi, TokenListApi
@@ -87,6 +89,7 @@ tenant_patterns = [
         name="project-workforce",
     ),
     path("projects/<uuid:project_id>/review/next", ReviewNextApi.as_view(), name="review-next"),
+    path("projects/<uuid:project_id>/stats", ProjectStatsApi.as_view(), name="project-stats"),
     path(
         "projects/<uuid:project_id>/annotations",
         AnnotationListApi.as_view(),
@@ -114,6 +117,7 @@ tenant_patterns = [
     path("tokens/<uuid:token_id>", TokenDetailApi.as_view(), name="token-detail"),
     *audit_patterns,
     *webhook_patterns,
+    *export_patterns,
 ]
 
 urlpatterns = [

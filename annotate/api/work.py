@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.db import transaction
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -233,17 +234,19 @@ class LeaseSubmitApi(_LeaseView):
 
 
 def _item_completed(project: Project, item_id: uuid.UUID) -> None:
-    """Tell the project's webhooks (when the webhooks app is installed)."""
-    try:
-        from annotate.webhooks.services import webhook_emit
-    except ImportError:  # pragma: no cover - the webhooks app arrives separately
-        return
+    """Tell the project's webhooks now (in this transaction), and have a worker compute the
+    item's agreement and check whether the project is complete, after this commits."""
+    from annotate.webhooks.services import webhook_emit
+    from workers.tasks.distribution import item_completed
+
     webhook_emit(
         tenant_id=project.tenant_id,
         event="item.completed",
         project_id=project.id,
         payload={"item_id": str(item_id)},
     )
+    args = (str(project.tenant_id), str(project.id), str(item_id))
+    transaction.on_commit(lambda: item_completed.delay(*args))
 
 
 class LeaseSkipApi(_LeaseView):
@@ -261,9 +264,13 @@ class LeaseSkipApi(_LeaseView):
     ) -> Response:
         project = self._project(project_id)
         try:
-            lease = lease_skip(project=project, membership=self.membership, lease_id=lease_id)
+            lease, completed = lease_skip(
+                project=project, membership=self.membership, lease_id=lease_id
+            )
         except DistributionError as exc:
             raise api_error(exc) from None
+        if completed:
+            _item_completed(project, lease.item_id)
         self.audit(detail={"item": str(lease.item_id), "slot_kept": lease.slot_kept})
         return Response(self._lease_body(lease))
 
@@ -398,3 +405,30 @@ class WorkforceReportApi(TenantAPIView):
         report = workforce_report(project=project)
         self.audit(detail={"workers": len(report["workers"]), "wall_held": report["wall_held"]})
         return Response(report)
+
+
+class ProjectStatsApi(TenantAPIView):
+    audit_resource_type = "project"
+    audit_actions = {"get": "project.stats"}
+    audit_resource_kwarg = "project_id"
+
+    @extend_schema(
+        operation_id="projects_stats",
+        responses={
+            200: OpenApiResponse(
+                description="items by status; agreement per label field (percent agreement, "
+                "Krippendorff's alpha, nominal); per annotator: annotations, items per hour, "
+                "gold accuracy"
+            ),
+            **ERROR_RESPONSES,
+        },
+        summary="Progress, agreement, gold accuracy and throughput (manage, review or export)",
+    )
+    def get(self, request: Request, tenant: str, project_id: uuid.UUID) -> Response:
+        from annotate.api.items import ITEM_READERS
+        from annotate.services.agreement import project_stats
+
+        project = project_requiring(self, project_id, *ITEM_READERS)
+        stats = project_stats(project=project)
+        self.audit(detail={"annotators": len(stats["annotators"])})
+        return Response(stats)

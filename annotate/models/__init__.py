@@ -5,7 +5,7 @@ from annotate.models.project import (
     ProjectGroupObjectPermission,
     ProjectUserObjectPermission,
 )
-from annotate.models.work import Annotation, Competitor, Lease, Review
+from annotate.models.work import Annotation, Competitor, ItemAgreement, Lease, Review
 
 __all__ = [
     "PROJECT_PERMISSIONS",
@@ -14,6 +14,7 @@ __all__ = [
     "Dataset",
     "ImportJob",
     "Item",
+    "ItemAgreement",
     "Lease",
     "Project",
     "ProjectGroupObjectPermission",

@@ -40,6 +40,8 @@ class Project(TenantOwnedModel):
     review_ratio = models.FloatField(default=0.0)
     # Share of gold items mixed into each annotator's work.
     gold_ratio = models.FloatField(default=0.0)
+    # Set once, by the worker that saw the last open item complete (project.completed webhook).
+    completed_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Import positions handed out so far (items' queue_key in "priority" ordering).
     item_positions = models.BigIntegerField(default=0, editable=False)
     created_by = models.ForeignKey(

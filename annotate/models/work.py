@@ -224,3 +224,29 @@ class Review(TenantOwnedModel):
         indexes: ClassVar = [
             models.Index(fields=["tenant", "annotation"], name="review_annotation_idx"),
         ]
+
+
+class ItemAgreement(TenantOwnedModel):
+    """Agreement among an item's final results, computed by a worker when the item completes.
+
+    ``fields``: per label field, ``{"pairs": n, "agree": n, "coincidences": {"a\u001fb": w}}``
+    (Krippendorff's coincidences of the item's units; summing them over items gives the
+    project's alpha). Matching rules for spans and boxes: docs/distribution.md.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    results = models.PositiveSmallIntegerField()
+    fields = models.JSONField()
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta(TenantOwnedModel.Meta):
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["tenant", "item"], name="agreement_one_per_item"),
+        ]
+        indexes: ClassVar = [
+            models.Index(fields=["tenant", "project"], name="agreement_project_idx"),
+        ]

@@ -185,6 +185,7 @@ def _live_leases(project: Project, membership: Membership) -> list[Lease]:
 def lease_next(*, project: Project, membership: Membership) -> NextOutcome:
     """The next item for the annotator, as a lease. See module docstring."""
     check_not_excluded(tenant_id=project.tenant_id, user_id=membership.user_id)
+    _lock_annotator(project, membership)
     now = timezone.now()
     live = [lease for lease in _live_leases(project, membership) if lease.expires_at > now]
     active = [lease for lease in live if lease.state == Lease.State.ACTIVE]
@@ -203,19 +204,59 @@ def lease_next(*, project: Project, membership: Membership) -> NextOutcome:
     queued_before = sum(1 for lease in live if lease.state == Lease.State.QUEUED)
     lease_id = _pop_queued(project, membership, now) if queued_before else None
     queued_left = queued_before - (lease_id is not None)
-    if lease_id is None:
+    for attempt in range(CLAIM_ATTEMPTS):
+        if lease_id is not None:
+            break
         claimed = _claim(
             project=project, membership=membership, count=1, state=Lease.State.ACTIVE, now=now
         )
         lease_id = claimed[0] if claimed else None
+        # SKIP LOCKED passes over rows other transactions hold for an instant (a claim, a
+        # submit): "nothing claimable" is only believed when nothing is, locked or not.
+        if lease_id is None and not _claimable_exists(project, membership):
+            break
+        if lease_id is None:
+            time.sleep(0.002 * (attempt + 1))
+    if lease_id is None:
+        return NextOutcome(None, "exhausted")
     if settings.DISTRIBUTION_QUEUE_DEPTH and queued_left < settings.DISTRIBUTION_QUEUE_DEPTH:
         request_refill(project=project, membership=membership)
-    lease = None
-    if lease_id is not None:
-        lease = Lease.objects.select_related("item").get(id=lease_id)
-    if lease is None:
-        return NextOutcome(None, "exhausted")
-    return NextOutcome(lease, "new")
+    return NextOutcome(Lease.objects.select_related("item").get(id=lease_id), "new")
+
+
+CLAIM_ATTEMPTS = 5
+
+
+def _lock_annotator(project: Project, membership: Membership) -> None:
+    """Serialise one annotator's ``next`` calls and the worker's refills for them, so a refill
+    never reserves on the strength of a state a concurrent ``next`` is changing."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            [f"lease:{project.id}:{membership.user_id}"],
+        )
+
+
+def _claimable_exists(project: Project, membership: Membership) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT EXISTS (
+                SELECT 1 FROM annotate_item i
+                 WHERE i.tenant_id = %(tenant)s AND i.project_id = %(project)s
+                   AND i.status <> 'completed' AND i.slots_taken < %(overlap)s
+                   AND NOT EXISTS (SELECT 1 FROM annotate_lease l
+                                    WHERE l.tenant_id = %(tenant)s AND l.item_id = i.id
+                                      AND l.annotator_id = %(user)s))
+            """,
+            {
+                "tenant": project.tenant_id,
+                "project": project.id,
+                "overlap": project.overlap,
+                "user": membership.user_id,
+            },
+        )
+        return bool(cursor.fetchone()[0])
 
 
 def _pop_queued(project: Project, membership: Membership, now: datetime) -> uuid.UUID | None:
@@ -276,8 +317,13 @@ def queue_refill(*, project: Project, membership: Membership) -> int:
         check_not_excluded(tenant_id=project.tenant_id, user_id=membership.user_id)
     except Excluded:
         return 0
+    _lock_annotator(project, membership)
     now = timezone.now()
-    live = _live_leases(project, membership)
+    live = [lease for lease in _live_leases(project, membership) if lease.expires_at > now]
+    if not any(lease.state == Lease.State.ACTIVE for lease in live):
+        # Only annotators at work (holding an active lease) get reservations: one who was just
+        # told "nothing left" must not have items parked for them.
+        return 0
     queued = sum(1 for lease in live if lease.state == Lease.State.QUEUED)
     wanted = settings.DISTRIBUTION_QUEUE_DEPTH - queued
     if project.max_items_per_annotator is not None:
@@ -419,9 +465,12 @@ def _routed_to_review(project: Project, lease_id: uuid.UUID) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < project.review_ratio
 
 
-def lease_skip(*, project: Project, membership: Membership, lease_id: uuid.UUID) -> Lease:
+def lease_skip(
+    *, project: Project, membership: Membership, lease_id: uuid.UUID
+) -> tuple[Lease, bool]:
     """Skip: the item goes back to the pool for others (``skipped_items_return``), or the skip
-    uses up its slot. Either way this annotator never gets it again."""
+    uses up its slot. Either way this annotator never gets it again. Returns the lease and
+    whether the item just completed."""
     now = timezone.now()
     lease = _lease_for_update(project=project, lease_id=lease_id, user_id=membership.user_id)
     _require_open(lease, now)
@@ -429,12 +478,11 @@ def lease_skip(*, project: Project, membership: Membership, lease_id: uuid.UUID)
     Lease.objects.filter(id=lease.id).update(
         state=Lease.State.SKIPPED, closed_at=now, slot_kept=keep
     )
-    if keep:
-        _count_result(project, lease.item)
-    else:
+    completed = _count_result(project, lease.item) if keep else False
+    if not keep:
         _free_slot(project.tenant_id, lease.item_id)
     lease.refresh_from_db()
-    return lease
+    return lease, completed
 
 
 def lease_release(*, project: Project, membership: Membership, lease_id: uuid.UUID) -> Lease:
@@ -569,3 +617,26 @@ def workforce_report(*, project: Project) -> dict[str, Any]:
         "wall_held": not violations,
         "violations": violations,
     }
+
+
+def project_complete_once(*, project: Project) -> bool:
+    """Mark the project completed if no item is open, exactly once (the conditional UPDATE
+    makes concurrent callers agree), and emit ``project.completed``. Returns whether this call
+    did it."""
+    if Item.objects.filter(project=project).exclude(status=Item.Status.COMPLETED).exists():
+        return False
+    now = timezone.now()
+    marked = Project.objects.filter(id=project.id, completed_at__isnull=True).update(
+        completed_at=now
+    )
+    if not marked:
+        return False
+    from annotate.webhooks.services import webhook_emit
+
+    webhook_emit(
+        tenant_id=project.tenant_id,
+        event="project.completed",
+        project_id=project.id,
+        payload={"project_id": str(project.id), "completed_at": now.isoformat()},
+    )
+    return True

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "tenants.apps.TenantsConfig",
     "annotate.apps.AnnotateConfig",
     "annotate.webhooks.apps.WebhooksConfig",
+    "annotate.exports.apps.ExportsConfig",
     "workers.apps.WorkersConfig",
 ]
 

@@ -173,3 +173,28 @@ def _queued_exists(w: World) -> bool:
         found = Lease.objects.filter(state=Lease.State.QUEUED).exists()
     connection.close()
     return found
+
+
+@pytest.mark.worker
+def test_real_worker_computes_agreement_and_completes_the_project(cworld: World) -> None:
+    from annotate.models import ItemAgreement, Project
+
+    w = cworld
+    configure(w.project_a, overlap=2)
+    w.project_a.overlap = 2
+    add_items(w.project_a, 5)
+    worker = start_celery_worker("agreement", "--pool", "solo")
+    try:
+        run_annotators(w, [annotator(w.project_a, f"ann-{i}") for i in range(2)])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with tenant_context(w.a.id):
+                done = ItemAgreement.objects.filter(project=w.project_a).count()
+                completed = Project.objects.get(id=w.project_a.id).completed_at
+            connection.close()
+            if done == 5 and completed:
+                break
+            time.sleep(0.2)
+    finally:
+        stop_celery_worker(worker)
+    assert (done, completed is not None) == (5, True)

@@ -49,6 +49,7 @@ def _kwargs(world: World, pattern_name: str, tenant_key: str) -> dict[str, Any]:
         "annotation_id": world.annotation_ids[tenant_key],
         "webhook_id": world.webhook_ids[tenant_key],
         "export_id": world.export_ids[tenant_key],
+        "project_export_id": world.project_export_ids[tenant_key],
         "grant_id": world.grant_ids[tenant_key],
         "decision": "approve",
         "field": "image",
@@ -84,6 +85,7 @@ def _valid_body(world: World, name: str, method: str) -> dict[str, Any]:
         ("lease-submit", "post"): {"result": {"sentiment": "pos"}},
         ("competitor-list", "post"): {"competitor": "tenant-c"},
         ("annotation-review", "post"): {"decision": "accept"},
+        ("project-export-list", "post"): {"format": "jsonl"},
         ("audit-export-list", "post"): {
             "period_from": "2020-01-01T00:00:00Z",
             "period_to": "2030-01-01T00:00:00Z",
@@ -145,6 +147,7 @@ def iso_world(world: World) -> World:
         world.webhook_ids[key] = hook.id  # type: ignore[attr-defined]
     _distribution_objects(world)
     _audit_objects(world)
+    _project_export_objects(world)
     return world
 
 
@@ -201,6 +204,27 @@ def _audit_objects(world: World) -> None:
             )
             grant = OperatorGrant.objects.create(operator=operator, minutes=30, reason="incident")
         world.export_ids[key], world.grant_ids[key] = export.id, grant.id  # type: ignore[attr-defined]
+
+
+def _project_export_objects(world: World) -> None:
+    """A finished project export in each tenant, its file holding the secret item."""
+    from annotate.exports.models import ProjectExport
+
+    world.project_export_ids = {}  # type: ignore[attr-defined]
+    for key, tenant, project in (("a", world.a, world.project_a), ("b", world.b, world.project_b)):
+        with tenant_context(tenant.id):
+            line = json.dumps({"data": {"text": f"{key} secret item"}}).encode() + b"\n"
+            ref = TenantStorage(tenant.id).save("exports/x/x.jsonl", line, "application/x-ndjson")
+            export = ProjectExport.objects.create(
+                project=project,
+                format="jsonl",
+                state="succeeded",
+                created_by_id=world.m(key, "manager").user_id,
+                blob_key=ref.key,
+                bytes_written=ref.size,
+                content_sha256=ref.sha256,
+            )
+        world.project_export_ids[key] = export.id  # type: ignore[attr-defined]
 
 
 def _call(client: Any, method: str, url: str, body: dict[str, Any]) -> Any:

@@ -79,3 +79,29 @@ def rekey_queue(self: TenantTask, tenant_id: uuid.UUID, project_id: str) -> int:
         detail={"items": count, "ordering": project.ordering},
     )
     return count
+
+
+@app.task(base=TenantTask, name="workers.tasks.distribution.item_completed", bind=True)
+def item_completed(self: TenantTask, tenant_id: uuid.UUID, project_id: str, item_id: str) -> str:
+    """After an item completes: its agreement (overlap > 1), then, if it was the project's last
+    open item, mark the project completed once and tell its webhooks."""
+    from annotate.models import Item, Project
+    from annotate.services.agreement import item_agreement_compute
+    from annotate.services.distribution import project_complete_once
+    from tenants.audit import audit_record
+
+    project = Project.objects.filter(id=project_id).first()
+    item = Item.objects.filter(id=item_id, project_id=project_id).first()
+    if project is None or item is None:
+        return "gone"
+    agreement = item_agreement_compute(project=project, item=item) if project.overlap > 1 else None
+    finished = project_complete_once(project=project)
+    audit_record(
+        tenant_id=tenant_id,
+        actor=self.actor(),
+        action="item.agreement",
+        resource_type="item",
+        resource_id=item.id,
+        detail={"agreement": agreement is not None, "project_completed": finished},
+    )
+    return "project_completed" if finished else "ok"

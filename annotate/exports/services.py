@@ -1,0 +1,247 @@
+"""Project exports: the request side (``project_export_create``) and the worker side
+(``project_export_run``).
+
+Guarantees of the worker side (docs/export.md):
+
+* the file is read from one SQL statement (one snapshot) through a server-side cursor, in
+  batches of ``BATCH_ROWS``, and streamed through encryption into the tenant's storage: memory
+  is flat in the number of items, and the blob appears under its key only once complete;
+* progress (state, items written / total, bytes, attempts) is written through the ``progress``
+  connection, so it is visible while the worker's transaction is open;
+* the run's access event, the ``succeeded`` state and the ``export.ready`` webhook deliveries
+  commit together; a worker killed mid-run leaves the export ``running`` with nothing
+  downloadable, and the redelivered task (late acknowledgement) starts it over;
+* a transaction-scoped advisory lock keeps two deliveries from building one export at once,
+  and a finished export is never built again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+import zlib
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from annotate.exports.models import ProjectExport
+from annotate.exports.queries import csv_cell, csv_header, csv_query, jsonl_query
+from annotate.models import Item, Project
+from annotate.webhooks.services import webhook_emit
+from tenants.audit import Actor, audit_record
+from tenants.models import Membership
+from tenants.scoping import tenant_context
+from tenants.storage import TenantStorage
+
+logger = logging.getLogger(__name__)
+
+BATCH_ROWS = 2000
+PROGRESS_EVERY_SECONDS = 0.5
+TERMINAL = (ProjectExport.State.SUCCEEDED, ProjectExport.State.FAILED)
+CONTENT_TYPES = {
+    ProjectExport.Format.JSONL: "application/x-ndjson",
+    ProjectExport.Format.CSV: "text/csv; charset=utf-8",
+}
+
+
+# -- request side --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def project_export_create(*, project: Project, membership: Membership, fmt: str) -> ProjectExport:
+    """Record a queued export of ``project`` in ``fmt`` and enqueue its run after commit."""
+    assert project.tenant_id == membership.tenant_id
+    if fmt not in ProjectExport.Format.values:
+        raise ValueError(f"unknown export format {fmt!r}")
+    export = ProjectExport.objects.create(
+        tenant_id=project.tenant_id, project=project, format=fmt, created_by_id=membership.user_id
+    )
+    from workers.tasks.exports import project_export_run_task
+
+    tenant_id, export_id = str(project.tenant_id), str(export.id)
+    transaction.on_commit(lambda: project_export_run_task.delay(tenant_id, export_id))
+    return export
+
+
+def export_filename(export: ProjectExport) -> str:
+    return f"project-{str(export.project_id)[:8]}-export-{str(export.id)[:8]}.{export.format}"
+
+
+# -- worker side ---------------------------------------------------------------------------------
+
+
+class _Progress:
+    """Writes through the ``progress`` connection: committed at once, visible while the export's
+    transaction is still open, and kept if that transaction rolls back."""
+
+    def __init__(self, tenant_id: uuid.UUID, export_id: uuid.UUID) -> None:
+        self.tenant_id, self.export_id = tenant_id, export_id
+        self._last = 0.0
+
+    def write(self, **fields: Any) -> None:
+        with tenant_context(self.tenant_id, using="progress"):
+            ProjectExport.objects.using("progress").filter(id=self.export_id).update(**fields)
+        self._last = time.monotonic()
+
+    def maybe(self, **fields: Any) -> None:
+        if time.monotonic() - self._last > PROGRESS_EVERY_SECONDS:
+            self.write(**fields)
+
+
+def _lock_key(export_id: uuid.UUID) -> int:
+    # A different namespace from the import lock (same crc32 space): xor a constant.
+    return (zlib.crc32(export_id.bytes) ^ 0x45585054) - 2**31
+
+
+def project_export_run(*, tenant_id: uuid.UUID, export_id: uuid.UUID, actor: Actor) -> str:
+    """Build one export, once. Returns the export's final (or current) state."""
+    try:
+        with tenant_context(tenant_id):
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_lock_key(export_id)])
+                if not cursor.fetchone()[0]:
+                    return "busy"  # another delivery of this task is building it right now
+            export = ProjectExport.objects.select_related("project").get(id=export_id)
+            if export.state in TERMINAL:
+                return export.state
+            progress = _Progress(tenant_id, export_id)
+            started = timezone.now()
+            attempts = export.attempts + 1
+            total = Item.objects.filter(project_id=export.project_id).count()
+            progress.write(
+                state=ProjectExport.State.RUNNING,
+                attempts=attempts,
+                started_at=started,
+                items_total=total,
+                items_written=0,
+                rows_written=0,
+                bytes_written=0,
+                errors=[],
+            )
+            clock = time.perf_counter()
+            storage = TenantStorage(tenant_id)
+            name = f"exports/{export.id}/{export_filename(export)}"
+            with storage.open_writer(name, CONTENT_TYPES[export.format]) as writer:
+                items, rows = _stream(export, writer, progress)
+            ref = writer.ref
+            assert ref is not None
+            ProjectExport.objects.filter(id=export_id).update(
+                state=ProjectExport.State.SUCCEEDED,
+                attempts=attempts,
+                started_at=started,
+                finished_at=timezone.now(),
+                items_total=items,
+                items_written=items,
+                rows_written=rows,
+                bytes_written=ref.size,
+                blob_key=ref.key,
+                content_sha256=ref.sha256,
+                errors=[],
+            )
+            audit_record(
+                tenant_id=tenant_id,
+                actor=actor,
+                action="export.run",
+                resource_type="project_export",
+                resource_id=export_id,
+                detail={
+                    "project": str(export.project_id),
+                    "format": export.format,
+                    "items": items,
+                    "rows": rows,
+                    "bytes": ref.size,
+                    "sha256": ref.sha256,
+                },
+            )
+            webhook_emit(
+                tenant_id=tenant_id,
+                event="export.ready",
+                project_id=export.project_id,
+                payload={
+                    "export_id": export_id,
+                    "project_id": export.project_id,
+                    "format": export.format,
+                    "items": items,
+                    "bytes": ref.size,
+                    "sha256": ref.sha256,
+                },
+            )
+        logger.info(
+            "export %s (%s): %d items, %d rows, %d bytes in %.2f s",
+            export_id,
+            export.format,
+            items,
+            rows,
+            ref.size,
+            time.perf_counter() - clock,
+        )
+        return ProjectExport.State.SUCCEEDED
+    except Exception as exc:
+        # Keep nothing downloadable, say so in the export and the log, and let the error reach
+        # the worker's log. The client may start another export.
+        logger.exception("export %s failed", export_id)
+        with contextlib.suppress(Exception):
+            _record_failure(tenant_id, export_id, actor, exc)
+        raise
+
+
+def _stream(export: ProjectExport, writer: Any, progress: _Progress) -> tuple[int, int]:
+    """Write the file; returns (items, rows). One statement through a server-side cursor."""
+    tenant_id, project_id = export.tenant_id, export.project_id
+    csv = export.format == ProjectExport.Format.CSV
+    items = rows = size = 0
+    if csv:
+        schema = export.project.label_schema
+        query = csv_query(tenant_id=tenant_id, project_id=project_id, schema=schema)
+        header = (",".join(csv_cell(h) for h in csv_header(schema)) + "\r\n").encode()
+        writer.write(header)
+        size = len(header)
+    else:
+        query = jsonl_query(tenant_id=tenant_id, project_id=project_id)
+    last_item: str | None = None
+    raw = connection.connection  # the psycopg connection, inside this task's transaction
+    # A server-side (named) cursor: PostgreSQL keeps the result and hands out BATCH_ROWS at a
+    # time. Every value in the query is a literal, so no parameter binding is involved.
+    with raw.cursor(name=f"export_{export.id.hex}") as cursor:
+        cursor.itersize = BATCH_ROWS
+        cursor.execute(query)
+        while batch := cursor.fetchmany(BATCH_ROWS):
+            if csv:
+                for item_id, _ in batch:
+                    if item_id != last_item:
+                        items += 1
+                        last_item = item_id
+                text = "\r\n".join(line for _, line in batch) + "\r\n"
+            else:
+                items += len(batch)
+                text = "\n".join(line for (line,) in batch) + "\n"
+            rows += len(batch)
+            data = text.encode()
+            size += len(data)
+            writer.write(data)
+            progress.maybe(items_written=items, rows_written=rows, bytes_written=size)
+    return items, rows
+
+
+def _record_failure(
+    tenant_id: uuid.UUID, export_id: uuid.UUID, actor: Actor, exc: Exception
+) -> None:
+    message = "internal error while exporting; nothing was written"
+    with tenant_context(tenant_id):
+        ProjectExport.objects.filter(id=export_id).update(
+            state=ProjectExport.State.FAILED,
+            errors=[{"message": message, "error": type(exc).__name__}],
+            finished_at=timezone.now(),
+        )
+        audit_record(
+            tenant_id=tenant_id,
+            actor=actor,
+            action="export.run",
+            resource_type="project_export",
+            resource_id=export_id,
+            outcome="failed",
+            reason=f"{type(exc).__name__}; nothing was written",
+        )
