@@ -119,6 +119,9 @@ ELSEWHERE = {
     "annotate.webhooks.tasks.webhook_deliver": (
         "tests/webhooks/test_delivery.py::test_a_delivery_is_signed_and_its_attempt_logged"
     ),
+    "workers.tasks.exports.project_export_run": (
+        "tests/exports/test_export_worker.py::test_real_worker_builds_the_export_with_progress"
+    ),
 }
 # Read or write no tenant data themselves.
 EXEMPT = {

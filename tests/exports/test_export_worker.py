@@ -1,0 +1,105 @@
+"""A real Celery worker builds the export; progress is visible while its transaction is open."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from annotate.models import Dataset
+from tenants.models import AccessEvent
+from tenants.scoping import tenant_context
+from tests.exports.conftest import ExportWorld, client_for
+from tests.workers.conftest import start_celery_worker, stop_celery_worker
+
+N = 60_000
+
+
+def _bulk_items(eworld: ExportWorld, n: int) -> None:
+    """``n`` more items, each with one accepted annotation, by SQL (fast)."""
+    w = eworld.w
+    author = w.m("a", "annotator").user_id
+    with tenant_context(w.a.id), connection.cursor() as cursor:
+        dataset = Dataset.objects.create(project=w.project_a, name="bulk")
+        cursor.execute(
+            """
+            WITH items AS (
+                INSERT INTO annotate_item (tenant_id, id, project_id, dataset_id, external_id,
+                    data, media, priority, status, seq, queue_key, slots_taken, done_count,
+                    created_at)
+                SELECT %(t)s, gen_random_uuid(), %(p)s, %(d)s, 'bulk-' || g,
+                       jsonb_build_object('text', 'lorem ipsum ' || g), '[]', 0, 'completed',
+                       g, g, 1, 1, now()
+                  FROM generate_series(1, %(n)s) g
+                RETURNING id)
+            INSERT INTO annotate_annotation (tenant_id, id, project_id, item_id, author_id,
+                version, result, status, idempotency_key, created_at)
+            SELECT %(t)s, gen_random_uuid(), %(p)s, id, %(a)s, 1, '{"topics": ["a"]}',
+                   'accepted', '', now()
+              FROM items
+            """,
+            {"t": w.a.id, "p": w.project_a.id, "d": dataset.id, "n": n, "a": author},
+        )
+
+
+@pytest.mark.worker
+def test_real_worker_builds_the_export_with_progress(eworld: ExportWorld) -> None:
+    _bulk_items(eworld, N)
+    connection.close()
+    from workers.celery import app
+
+    app.control.purge()
+    worker = start_celery_worker("exports", "--pool", "solo")
+    client = client_for(eworld.w.m("a", "manager"))
+    seen: list[dict[str, Any]] = []
+    refused = 0
+    try:
+        response = client.post(eworld.base, {"format": "jsonl"}, format="json")
+        assert response.status_code == 202
+        assert response["Location"] == response.json()["url"]
+        status_url = response.json()["url"]
+        deadline = time.monotonic() + 120
+        while True:
+            status = client.get(status_url).json()
+            seen.append(status)
+            if status["state"] in ("succeeded", "failed"):
+                break
+            if status["state"] == "running":
+                # Nothing to download until it has succeeded (it may succeed meanwhile).
+                code = client.get(f"{status_url}/download").status_code
+                refused += code == 409
+                assert code == 409 or client.get(status_url).json()["state"] == "succeeded"
+            assert time.monotonic() < deadline, status
+            time.sleep(0.02)
+    finally:
+        stop_celery_worker(worker)
+
+    assert status["state"] == "succeeded", status
+    total = N + 4
+    assert (status["items_total"], status["items_written"], status["attempts"]) == (total, total, 1)
+    # Progress was visible while the worker's transaction was still open.
+    partial = [
+        s for s in seen if s["state"] == "running" and 0 < s["items_written"] < s["items_total"]
+    ]
+    assert partial, [(s["state"], s["items_written"]) for s in seen]
+    assert partial[0]["items_total"] == total and partial[0]["started_at"]
+    assert refused
+
+    download = client.get(f"{status_url}/download")
+    lines = b"".join(download.streaming_content).split(b"\n")
+    assert len(lines) == total + 1 and lines[-1] == b""
+    last = json.loads(lines[-2])
+    assert last["external_id"] == f"bulk-{N}"
+    assert [a["author"] for a in last["annotations"]] == ["a-annotator"]
+
+    with tenant_context(eworld.w.a.id):
+        run = AccessEvent.objects.get(action="export.run")
+    assert (run.auth_method, run.actor_username, run.outcome) == (
+        "task",
+        "task:workers.tasks.exports.project_export_run",
+        "allowed",
+    )
+    assert run.detail["items"] == total
