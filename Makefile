@@ -11,7 +11,7 @@ INSTALLED := $(VENV)/.installed
 NODE_MODULES := frontend/node_modules/.installed
 DIST := frontend/dist/index.html
 
-.PHONY: run test lint format install frontend chromium clean bench-import bench-distribution
+.PHONY: run test lint format install frontend chromium clean bench-import bench-distribution bench-export
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' \
@@ -63,3 +63,6 @@ bench-import: $(INSTALLED)
 
 bench-distribution: $(INSTALLED)
 	$(PY) -m annotate.stack exec -- $(PY) bench/distribution_bench.py $(BENCH_ARGS)
+
+bench-export: $(INSTALLED)
+	$(PY) -m annotate.stack exec -- $(PY) bench/export_bench.py $(BENCH_ARGS)

@@ -1,10 +1,11 @@
-"""The export queries: PostgreSQL builds every output line, Python only moves text.
+"""The export queries: PostgreSQL builds every output line, Python only moves bytes.
 
-Both queries walk the project's items in id order (UUIDv7: import order) from the
-``item_project_idx`` index and fetch each item's annotations (and each annotation's reviews)
-through a ``LATERAL`` subquery on their ``(tenant, item)`` / ``(tenant, annotation)`` indexes,
-so the rows come out already grouped and ordered: no sort and no hash of the whole project, and
-the rows stream through a server-side cursor with memory flat in the number of items.
+Both queries walk the project's items in id order (UUIDv7: import order) and fetch each item's
+annotations (and each annotation's reviews) through a ``LATERAL`` subquery on their
+``(tenant, item)`` / ``(tenant, annotation)`` indexes. The plan is a nested loop whatever the
+statistics say (no hash of the whole project that a stale estimate could blow up, no sort of
+the built lines), so rows come out already grouped and ordered, the first one at once, and stream
+through ``COPY … TO STDOUT`` with memory flat in the number of items.
 
 Row-level security applies as everywhere (the worker connects as the application role inside
 ``tenant_context``); the explicit ``tenant_id`` predicates are there for the indexes.

@@ -212,3 +212,22 @@ def test_schema_label_fields_make_the_columns() -> None:
         "reviewed_by",
         "review_decision",
     ]
+
+
+def test_jsonl_carries_the_items_agreement_once_computed(
+    eworld: ExportWorld, run_export: Run
+) -> None:
+    from annotate.models import ItemAgreement
+    from tenants.scoping import tenant_context
+
+    fields = {"topics": {"pairs": 1, "agree": 0, "coincidences": {"a\u001fb": 1.0}}}
+    with tenant_context(eworld.w.a.id):
+        ItemAgreement.objects.create(
+            project=eworld.w.project_a, item=eworld.items["corrected"], results=2, fields=fields
+        )
+    _, body = run_export("jsonl")
+    records = [json.loads(line) for line in body.decode().splitlines()]
+    agreement = records[0]["agreement"]
+    assert (agreement["results"], agreement["fields"]) == (2, fields)
+    assert agreement["computed_at"].endswith("+00:00")
+    assert [r["agreement"] for r in records[1:]] == [None, None, None]
