@@ -162,14 +162,15 @@ CREATE TEMP TABLE import_staging (
 _EXTERNAL_ID = "coalesce(doc->>'external_id', '')"
 _INSERT = f"""
 INSERT INTO annotate_item (tenant_id, id, project_id, dataset_id, external_id, data, media,
-                           priority, status, seq, queue_key, created_at)
+                           priority, status, seq, queue_key, slots_taken, done_count,
+                           created_at)
 SELECT %(tenant)s, id, %(project)s, %(dataset)s, {_EXTERNAL_ID},
        CASE WHEN jsonb_typeof(doc->'data') = 'object' THEN doc->'data'
             ELSE doc - 'external_id' - 'priority' END,
        coalesce(media, '[]'::jsonb), coalesce((doc->>'priority')::integer, 0), 'new', line,
        CASE WHEN %(random)s THEN {RANDOM_QUEUE_KEY_SQL.format(seed="%(seed)s", id="id")}
             ELSE %(base)s + line END,
-       now()
+       0, 0, now()
   FROM import_staging ORDER BY line
 """
 

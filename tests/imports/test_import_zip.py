@@ -127,7 +127,7 @@ def test_signed_url_expires(zworld: World, ingest, manager_a: APIClient, setting
     assert APIClient().get(url).status_code == 404
 
 
-def test_annotator_with_grant_fetches_media_outsider_does_not(
+def test_annotator_fetches_media_only_through_their_lease_outsider_never(
     zworld: World, ingest, manager_a
 ) -> None:
     job = ingest(make_zip({"a.png": png()}, [{"image": "a.png"}]), "zip")
@@ -142,6 +142,9 @@ def test_annotator_with_grant_fetches_media_outsider_does_not(
         {"membership": str(zworld.m("a", "annotator").id), "permission": "annotate"},
         format="json",
     )
+    assert annotator.get(url).status_code == 404  # granted, but the item is not leased to them
+    leased = annotator.post(f"/api/v1/t/tenant-a/projects/{zworld.project_a.id}/next")
+    assert leased.status_code == 201 and leased.json()["item"]["id"] == str(item.id)
     assert annotator.get(url).status_code == 200
     outsider = APIClient()
     outsider.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(zworld.m('b', 'owner')).raw}")
