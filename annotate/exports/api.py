@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from django.http import Http404, StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
@@ -35,7 +36,7 @@ class NotReady(exceptions.APIException):
     default_code = "not_ready"
 
 
-class ExportSerializer(serializers.Serializer):
+class ProjectExportSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     url = serializers.SerializerMethodField()
     download_url = serializers.SerializerMethodField()
@@ -80,7 +81,7 @@ class ExportSerializer(serializers.Serializer):
         return round(export.items_written / seconds, 1)
 
 
-class ExportCreateInput(StrictSerializer):
+class ProjectExportCreateInput(StrictSerializer):
     format = serializers.ChoiceField(choices=ProjectExport.Format.choices)
 
 
@@ -104,7 +105,7 @@ class ExportListApi(TenantAPIView):
 
     @extend_schema(
         operation_id="project_exports_list",
-        responses={200: ExportSerializer(many=True), **ERROR_RESPONSES},
+        responses={200: ProjectExportSerializer(many=True), **ERROR_RESPONSES},
         summary="List the project's exports, newest first",
     )
     def get(self, request: Request, tenant: str, project_id: uuid.UUID) -> Response:
@@ -116,18 +117,20 @@ class ExportListApi(TenantAPIView):
             view=self,
         )
         self.audit(detail={"project": str(project.id), **ids_detail([e.id for e in page])})
-        data = ExportSerializer(page, many=True, context={"tenant_slug": self.tenant.slug}).data
+        data = ProjectExportSerializer(
+            page, many=True, context={"tenant_slug": self.tenant.slug}
+        ).data
         return paginator.get_paginated_response(data)
 
     @extend_schema(
         operation_id="project_exports_create",
-        request=ExportCreateInput,
-        responses={202: ExportSerializer, **ERROR_RESPONSES},
+        request=ProjectExportCreateInput,
+        responses={202: ProjectExportSerializer, **ERROR_RESPONSES},
         summary="Export the project's items and labels as JSONL or CSV (built by a worker)",
     )
     def post(self, request: Request, tenant: str, project_id: uuid.UUID) -> Response:
         project = project_requiring(self, project_id, "export")
-        data = ExportCreateInput(data=request.data)
+        data = ProjectExportCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         export = project_export_create(
             project=project, membership=self.membership, fmt=data.validated_data["format"]
@@ -135,7 +138,7 @@ class ExportListApi(TenantAPIView):
         self.audit(
             resource_id=export.id, detail={"project": str(project.id), "format": export.format}
         )
-        body = ExportSerializer(export, context={"tenant_slug": self.tenant.slug}).data
+        body = ProjectExportSerializer(export, context={"tenant_slug": self.tenant.slug}).data
         response = Response(body, status=status.HTTP_202_ACCEPTED)
         response["Location"] = body["url"]
         return response
@@ -148,7 +151,7 @@ class ExportDetailApi(TenantAPIView):
 
     @extend_schema(
         operation_id="project_exports_retrieve",
-        responses={200: ExportSerializer, **ERROR_RESPONSES},
+        responses={200: ProjectExportSerializer, **ERROR_RESPONSES},
         summary="An export's state and progress (items written / total, attempts, errors)",
     )
     def get(
@@ -157,7 +160,9 @@ class ExportDetailApi(TenantAPIView):
         project = project_requiring(self, project_id, "export")
         export = _export_get(project, project_export_id)
         self.audit()
-        return Response(ExportSerializer(export, context={"tenant_slug": self.tenant.slug}).data)
+        return Response(
+            ProjectExportSerializer(export, context={"tenant_slug": self.tenant.slug}).data
+        )
 
 
 class ExportDownloadApi(TenantAPIView):
@@ -168,8 +173,10 @@ class ExportDownloadApi(TenantAPIView):
     @extend_schema(
         operation_id="project_exports_download",
         responses={
-            (200, "application/x-ndjson"): OpenApiResponse(description="The JSONL file"),
-            (200, "text/csv"): OpenApiResponse(description="The CSV file"),
+            (200, "application/x-ndjson"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The file (JSONL)"
+            ),
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="The file (CSV)"),
             409: OpenApiResponse(description="The export has not succeeded (yet)"),
             **ERROR_RESPONSES,
         },

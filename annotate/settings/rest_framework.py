@@ -39,5 +39,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        # Imports and project exports share these states: one named enum for both.
+        "JobStateEnum": "annotate.exports.models.ProjectExport.State",
+    },
 }
