@@ -19,7 +19,7 @@ import ijson
 
 from tenants.api.parsers import json_depth_exceeds
 
-RECORD_KEYS = {"external_id", "data", "priority"}
+RECORD_KEYS = {"external_id", "data", "priority", "gold"}
 MAX_EXTERNAL_ID = 255
 
 
@@ -31,6 +31,8 @@ class Record:
     data: dict[str, Any]
     # The whole record as JSON text, when it can be passed on without re-encoding (JSONL).
     raw: str | None = None
+    # A known answer (a result in the label schema's shape): the item is a gold item.
+    gold: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -63,11 +65,13 @@ def _split_record(obj: Any, line: int, raw: str | None = None) -> Record | Recor
         unknown = sorted(set(obj) - RECORD_KEYS)
         if unknown:
             return RecordError(
-                line, unknown[0], "unknown key next to 'data' (allowed: external_id, priority)"
+                line,
+                unknown[0],
+                "unknown key next to 'data' (allowed: external_id, priority, gold)",
             )
         data = obj["data"]
     else:
-        data = {k: v for k, v in obj.items() if k not in ("external_id", "priority")}
+        data = {k: v for k, v in obj.items() if k not in ("external_id", "priority", "gold")}
     external_id = obj.get("external_id", "")
     if external_id is None:
         external_id = ""
@@ -84,7 +88,10 @@ def _split_record(obj: Any, line: int, raw: str | None = None) -> Record | Recor
         or not -(2**31) <= priority < 2**31
     ):
         return RecordError(line, "priority", "must be a 32-bit integer")
-    return Record(line, external_id, priority, data, raw)
+    gold = obj.get("gold")
+    if gold is not None and not isinstance(gold, dict):
+        return RecordError(line, "gold", "must be a result object (one key per label field)")
+    return Record(line, external_id, priority, data, raw, gold)
 
 
 def _lines(stream: IO[bytes], limits: Limits) -> Iterator[tuple[int, bytes | RecordError]]:

@@ -115,6 +115,9 @@ class Item(TenantOwnedModel):
         NEW = "new"
         IN_PROGRESS = "in_progress"
         COMPLETED = "completed"
+        # Has a known answer: handed to annotators at the project's gold ratio, outside the
+        # overlap (every annotator may get each gold item once), to score them.
+        GOLD = "gold"
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     project = models.ForeignKey(
@@ -159,8 +162,15 @@ class Item(TenantOwnedModel):
                 "project",
                 models.F("priority").desc(),
                 "queue_key",
-                condition=~models.Q(status="completed"),
+                condition=models.Q(status__in=["new", "in_progress"]),
                 name="item_queue_idx",
+            ),
+            models.Index(
+                "tenant",
+                "project",
+                "queue_key",
+                condition=models.Q(status="gold"),
+                name="item_gold_idx",
             ),
             models.Index(fields=["tenant", "dataset", "-id"], name="item_dataset_idx"),
         ]

@@ -79,6 +79,8 @@ class Lease(TenantOwnedModel):
     state = models.CharField(max_length=16, choices=State.choices)
     # Whether the skip consumed the slot (the project does not return skipped items).
     slot_kept = models.BooleanField(default=False)
+    # A lease on a gold item: outside the overlap, takes and frees no slot.
+    gold = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     leased_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField()

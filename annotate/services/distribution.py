@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from psycopg.errors import UniqueViolation
 
 from annotate.label_schema.results import result_errors
 from annotate.models import Annotation, Competitor, Item, Lease, Project
@@ -116,7 +118,7 @@ WITH picked AS (
     SELECT i.id
       FROM annotate_item i
      WHERE i.tenant_id = %(tenant)s AND i.project_id = %(project)s
-       AND i.status <> 'completed' AND i.slots_taken < %(overlap)s
+       AND i.status IN ('new', 'in_progress') AND i.slots_taken < %(overlap)s
        AND NOT EXISTS (SELECT 1 FROM annotate_lease l
                         WHERE l.tenant_id = %(tenant)s AND l.item_id = i.id
                           AND l.annotator_id = %(user)s)
@@ -134,9 +136,9 @@ WITH picked AS (
     SELECT id, row_number() OVER (ORDER BY priority DESC, queue_key) AS n FROM taken
 )
 INSERT INTO annotate_lease (tenant_id, id, project_id, item_id, annotator_id, membership_id,
-                            state, slot_kept, created_at, leased_at, expires_at)
+                            state, slot_kept, gold, created_at, leased_at, expires_at)
 SELECT %(tenant)s, (%(ids)s::uuid[])[numbered.n], %(project)s, numbered.id, %(user)s,
-       %(membership)s, %(state)s, false, %(now)s, %(leased_at)s, %(expires)s
+       %(membership)s, %(state)s, false, false, %(now)s, %(leased_at)s, %(expires)s
   FROM numbered
 RETURNING id
 """
@@ -167,9 +169,12 @@ def _claim(
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(_CLAIM, params)
                 return [row[0] for row in cursor.fetchall()]
-        except IntegrityError:
+        except IntegrityError as exc:
             # The same annotator claimed the same item on another connection in the same
-            # instant (two tabs): the unique key refused the second; try again.
+            # instant (two tabs): the unique key refused the second; try again. Any other
+            # integrity error is a bug: let it surface.
+            if not isinstance(exc.__cause__, UniqueViolation):
+                raise
             logger.info("claim retry %d for user %s", attempt + 1, membership.user_id)
     return []
 
@@ -204,6 +209,9 @@ def lease_next(*, project: Project, membership: Membership) -> NextOutcome:
     queued_before = sum(1 for lease in live if lease.state == Lease.State.QUEUED)
     lease_id = _pop_queued(project, membership, now) if queued_before else None
     queued_left = queued_before - (lease_id is not None)
+    mix_gold = project.gold_ratio > 0 and random.random() < project.gold_ratio  # noqa: S311
+    if lease_id is None and mix_gold:
+        lease_id = _claim_gold(project, membership, now)
     for attempt in range(CLAIM_ATTEMPTS):
         if lease_id is not None:
             break
@@ -227,6 +235,42 @@ def lease_next(*, project: Project, membership: Membership) -> NextOutcome:
 CLAIM_ATTEMPTS = 5
 
 
+def _claim_gold(project: Project, membership: Membership, now: datetime) -> uuid.UUID | None:
+    """A gold item the annotator has not had yet, as an active lease outside the overlap (no
+    slot: gold items score annotators, they are not work to complete)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO annotate_lease (tenant_id, id, project_id, item_id, annotator_id,
+                                        membership_id, state, slot_kept, gold, created_at,
+                                        leased_at, expires_at)
+            SELECT %(tenant)s, %(id)s, %(project)s, i.id, %(user)s, %(membership)s, 'active',
+                   false, true, %(now)s, %(now)s, %(expires)s
+              FROM annotate_item i
+             WHERE i.tenant_id = %(tenant)s AND i.project_id = %(project)s
+               AND i.status = 'gold'
+               AND NOT EXISTS (SELECT 1 FROM annotate_lease l
+                                WHERE l.tenant_id = %(tenant)s AND l.item_id = i.id
+                                  AND l.annotator_id = %(user)s)
+             ORDER BY i.queue_key
+             LIMIT 1
+            ON CONFLICT DO NOTHING
+            RETURNING id
+            """,
+            {
+                "tenant": project.tenant_id,
+                "id": uuid7(),
+                "project": project.id,
+                "user": membership.user_id,
+                "membership": membership.id,
+                "now": now,
+                "expires": now + timedelta(seconds=project.lease_seconds),
+            },
+        )
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
 def _lock_annotator(project: Project, membership: Membership) -> None:
     """Serialise one annotator's ``next`` calls and the worker's refills for them, so a refill
     never reserves on the strength of a state a concurrent ``next`` is changing."""
@@ -244,7 +288,7 @@ def _claimable_exists(project: Project, membership: Membership) -> bool:
             SELECT EXISTS (
                 SELECT 1 FROM annotate_item i
                  WHERE i.tenant_id = %(tenant)s AND i.project_id = %(project)s
-                   AND i.status <> 'completed' AND i.slots_taken < %(overlap)s
+                   AND i.status IN ('new', 'in_progress') AND i.slots_taken < %(overlap)s
                    AND NOT EXISTS (SELECT 1 FROM annotate_lease l
                                     WHERE l.tenant_id = %(tenant)s AND l.item_id = i.id
                                       AND l.annotator_id = %(user)s))
@@ -436,7 +480,7 @@ def lease_submit(
     errors = result_errors(project.label_schema, result, lease.item.data)
     if errors:
         raise ResultInvalid(errors)
-    review = _routed_to_review(project, lease.id)
+    review = not lease.gold and _routed_to_review(project, lease.id)
     gold = lease.item.gold_result
     annotation = Annotation.objects.create(
         tenant_id=project.tenant_id,
@@ -451,7 +495,7 @@ def lease_submit(
         gold_score=None if gold is None else gold_score(project.label_schema, result, gold),
     )
     Lease.objects.filter(id=lease.id).update(state=Lease.State.SUBMITTED, closed_at=now)
-    completed = False if review else _count_result(project, lease.item)
+    completed = False if review or lease.gold else _count_result(project, lease.item)
     return SubmitOutcome(annotation, replayed=False, item_completed=completed)
 
 
@@ -474,12 +518,12 @@ def lease_skip(
     now = timezone.now()
     lease = _lease_for_update(project=project, lease_id=lease_id, user_id=membership.user_id)
     _require_open(lease, now)
-    keep = not project.skipped_items_return
+    keep = not project.skipped_items_return and not lease.gold
     Lease.objects.filter(id=lease.id).update(
         state=Lease.State.SKIPPED, closed_at=now, slot_kept=keep
     )
     completed = _count_result(project, lease.item) if keep else False
-    if not keep:
+    if not keep and not lease.gold:
         _free_slot(project.tenant_id, lease.item_id)
     lease.refresh_from_db()
     return lease, completed
@@ -491,7 +535,8 @@ def lease_release(*, project: Project, membership: Membership, lease_id: uuid.UU
     lease = _lease_for_update(project=project, lease_id=lease_id, user_id=membership.user_id)
     _require_open(lease, now)
     Lease.objects.filter(id=lease.id).update(state=Lease.State.RELEASED, closed_at=now)
-    _free_slot(project.tenant_id, lease.item_id)
+    if not lease.gold:
+        _free_slot(project.tenant_id, lease.item_id)
     lease.refresh_from_db()
     return lease
 
@@ -500,9 +545,9 @@ _EXPIRE = """
 WITH gone AS (
     UPDATE annotate_lease SET state = 'expired', closed_at = %(now)s
      WHERE tenant_id = %(tenant)s AND state IN ('queued', 'active') AND expires_at <= %(now)s
-    RETURNING item_id
+    RETURNING item_id, gold
 ), freed AS (
-    SELECT item_id, count(*) AS n FROM gone GROUP BY item_id
+    SELECT item_id, count(*) AS n FROM gone WHERE NOT gold GROUP BY item_id
 )
 UPDATE annotate_item i
    SET slots_taken = i.slots_taken - freed.n,
@@ -623,7 +668,8 @@ def project_complete_once(*, project: Project) -> bool:
     """Mark the project completed if no item is open, exactly once (the conditional UPDATE
     makes concurrent callers agree), and emit ``project.completed``. Returns whether this call
     did it."""
-    if Item.objects.filter(project=project).exclude(status=Item.Status.COMPLETED).exists():
+    open_statuses = [Item.Status.NEW, Item.Status.IN_PROGRESS]
+    if Item.objects.filter(project=project, status__in=open_statuses).exists():
         return False
     now = timezone.now()
     marked = Project.objects.filter(id=project.id, completed_at__isnull=True).update(

@@ -53,6 +53,7 @@ from annotate.formats.readers import (
     read_jsonl,
 )
 from annotate.label_schema import item_data_errors
+from annotate.label_schema.results import result_errors
 from annotate.models import ImportJob
 from annotate.services.queue import RANDOM_QUEUE_KEY_SQL
 from annotate.webhooks.services import webhook_emit
@@ -163,14 +164,15 @@ _EXTERNAL_ID = "coalesce(doc->>'external_id', '')"
 _INSERT = f"""
 INSERT INTO annotate_item (tenant_id, id, project_id, dataset_id, external_id, data, media,
                            priority, status, seq, queue_key, slots_taken, done_count,
-                           created_at)
+                           gold_result, created_at)
 SELECT %(tenant)s, id, %(project)s, %(dataset)s, {_EXTERNAL_ID},
        CASE WHEN jsonb_typeof(doc->'data') = 'object' THEN doc->'data'
-            ELSE doc - 'external_id' - 'priority' END,
-       coalesce(media, '[]'::jsonb), coalesce((doc->>'priority')::integer, 0), 'new', line,
+            ELSE doc - 'external_id' - 'priority' - 'gold' END,
+       coalesce(media, '[]'::jsonb), coalesce((doc->>'priority')::integer, 0),
+       CASE WHEN jsonb_typeof(doc->'gold') = 'object' THEN 'gold' ELSE 'new' END, line,
        CASE WHEN %(random)s THEN {RANDOM_QUEUE_KEY_SQL.format(seed="%(seed)s", id="id")}
             ELSE %(base)s + line END,
-       0, 0, now()
+       0, 0, CASE WHEN jsonb_typeof(doc->'gold') = 'object' THEN doc->'gold' END, now()
   FROM import_staging ORDER BY line
 """
 
@@ -512,6 +514,9 @@ def _ingest_records(
                     continue
                 for field_name, message in item_data_errors(schema, record.data):
                     errors.add(record.line, f"data.{field_name}", message)
+                if record.gold is not None:
+                    for field_name, message in result_errors(schema, record.gold, record.data):
+                        errors.add(record.line, field_name.replace("result", "gold", 1), message)
                 refs = media.refs_for(record) if media.fields and not errors.count else None
                 if errors.count:
                     continue  # keep reading to report errors; nothing more to write
@@ -581,7 +586,12 @@ def _ingest_records(
 
 def _encode(record: Record) -> str:
     return json.dumps(
-        {"external_id": record.external_id, "priority": record.priority, "data": record.data},
+        {
+            "external_id": record.external_id,
+            "priority": record.priority,
+            "data": record.data,
+            **({"gold": record.gold} if record.gold is not None else {}),
+        },
         ensure_ascii=False,
     )
 

@@ -68,11 +68,12 @@ def configure(project: Project, **fields: Any) -> None:
 INVARIANT_SQL = """
 SELECT i.id, i.slots_taken, i.done_count, i.status,
        (SELECT count(*) FROM annotate_lease l
-         WHERE l.tenant_id = i.tenant_id AND l.item_id = i.id
+         WHERE l.tenant_id = i.tenant_id AND l.item_id = i.id AND NOT l.gold
            AND (l.state IN ('queued', 'active') OR (l.state = 'skipped' AND l.slot_kept)))
      + (SELECT count(*) FROM annotate_annotation a
          WHERE a.tenant_id = i.tenant_id AND a.item_id = i.id AND a.lease_id IS NOT NULL
-           AND a.status IN ('pending_review', 'accepted', 'superseded')) AS holding
+           AND a.status IN ('pending_review', 'accepted', 'superseded')
+           AND i.status <> 'gold') AS holding
   FROM annotate_item i
  WHERE i.tenant_id = %s AND i.project_id = %s
 """
