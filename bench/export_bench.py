@@ -85,32 +85,41 @@ def make_project(slug: str, membership: object, n: int) -> str:
             item_positions=n,
         )
         dataset = Dataset.objects.create(project=project, name="bench")
+        params = {
+            "t": tenant.id,
+            "p": project.id,
+            "d": dataset.id,
+            "n": n,
+            "a": membership.user_id,  # type: ignore[attr-defined]
+        }
         with connection.cursor() as cursor:
             cursor.execute(
                 """
-                WITH items AS (
-                    INSERT INTO annotate_item (tenant_id, id, project_id, dataset_id,
-                        external_id, data, media, priority, status, seq, queue_key,
-                        slots_taken, done_count, created_at)
-                    SELECT %(t)s, gen_random_uuid(), %(p)s, %(d)s, 'e' || g,
-                           jsonb_build_object('text', repeat('lorem ipsum ', 16) || g),
-                           '[]', 0, 'completed', g, g, 1, 1, now()
-                      FROM generate_series(1, %(n)s) g
-                    RETURNING id)
-                INSERT INTO annotate_annotation (tenant_id, id, project_id, item_id, author_id,
-                    version, result, status, idempotency_key, lead_time_ms, created_at)
-                SELECT %(t)s, gen_random_uuid(), %(p)s, id, %(a)s, 1,
-                       '{"label": ["a"], "note": "fine"}', 'accepted', '', 2500, now()
-                  FROM items
+                INSERT INTO annotate_item (tenant_id, id, project_id, dataset_id, external_id,
+                    data, media, priority, status, seq, queue_key, slots_taken, done_count,
+                    created_at)
+                SELECT %(t)s, gen_random_uuid(), %(p)s, %(d)s, 'e' || g,
+                       jsonb_build_object('text', repeat('lorem ipsum ', 16) || g),
+                       '[]', 0, 'completed', g, g, 1, 1, now()
+                  FROM generate_series(1, %(n)s) g
                 """,
-                {
-                    "t": tenant.id,
-                    "p": project.id,
-                    "d": dataset.id,
-                    "n": n,
-                    "a": membership.user_id,  # type: ignore[attr-defined]
-                },
+                params,
             )
+    # TRICKY: statistics first. The annotations' key to their item is checked at commit, one
+    # lookup per row, planned then: on statistics that say the item table is nearly empty
+    # (a fresh database), each lookup is a sequential scan and the insert takes minutes.
+    analyze()
+    with tenant_context(tenant.id), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO annotate_annotation (tenant_id, id, project_id, item_id, author_id,
+                version, result, status, idempotency_key, lead_time_ms, created_at)
+            SELECT %(t)s, gen_random_uuid(), %(p)s, id, %(a)s, 1,
+                   '{"label": ["a"], "note": "fine"}', 'accepted', '', 2500, now()
+              FROM annotate_item WHERE tenant_id = %(t)s AND dataset_id = %(d)s
+            """,
+            params,
+        )
     connection.close()
     analyze()
     _analyze_annotations()

@@ -93,9 +93,13 @@ class _Progress:
             self.write(**fields)
 
 
+# Advisory locks of exports use the two-int4 key form with this class; PostgreSQL keeps it
+# apart from the single-bigint keys (imports use those).
+LOCK_CLASS = 0x45585054  # "EXPT"
+
+
 def _lock_key(export_id: uuid.UUID) -> int:
-    # A different namespace from the import lock (same crc32 space): xor a constant.
-    return (zlib.crc32(export_id.bytes) ^ 0x45585054) - 2**31
+    return zlib.crc32(export_id.bytes) - 2**31
 
 
 def project_export_run(*, tenant_id: uuid.UUID, export_id: uuid.UUID, actor: Actor) -> str:
@@ -103,10 +107,14 @@ def project_export_run(*, tenant_id: uuid.UUID, export_id: uuid.UUID, actor: Act
     try:
         with tenant_context(tenant_id):
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_lock_key(export_id)])
+                cursor.execute(
+                    "SELECT pg_try_advisory_xact_lock(%s, %s)", [LOCK_CLASS, _lock_key(export_id)]
+                )
                 if not cursor.fetchone()[0]:
                     return "busy"  # another delivery of this task is building it right now
-            export = ProjectExport.objects.select_related("project").get(id=export_id)
+            export = ProjectExport.objects.select_related("project").filter(id=export_id).first()
+            if export is None:
+                return "missing"  # deleted with its project before the worker got to it
             if export.state in TERMINAL:
                 return export.state
             progress = _Progress(tenant_id, export_id)

@@ -181,3 +181,32 @@ def test_another_tenants_member_gets_404_and_nothing_leaks(
     denied = _events(w.a.id, outcome="denied", actor_username="b-owner")
     assert len(denied) == len(urls) + 1
     assert all(e.actor_tenant_id is None for e in denied)
+
+
+def test_the_list_keeps_its_query_count_as_exports_grow(eworld: ExportWorld) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(eworld.w.m("a", "manager"))
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(eworld.base).status_code == 200
+        return len(captured)
+
+    client.post(eworld.base, {"format": "jsonl"}, format="json")
+    one = queries()
+    for fmt in ("csv", "jsonl", "csv", "jsonl"):
+        client.post(eworld.base, {"format": fmt}, format="json")
+    assert len(client.get(eworld.base).json()["results"]) == 5
+    assert queries() == one
+
+
+def test_an_export_deleted_with_its_project_is_skipped(eworld: ExportWorld) -> None:
+    assert (
+        project_export_run(
+            tenant_id=eworld.w.a.id, export_id=uuid.uuid4(), actor=Actor.for_task("t", "4")
+        )
+        == "missing"
+    )
+    assert _events(eworld.w.a.id, action="export.run") == []

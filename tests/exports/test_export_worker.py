@@ -6,12 +6,14 @@ import json
 import time
 from typing import Any
 
+import psycopg
 import pytest
 from django.db import connection
 
 from annotate.models import Dataset
 from tenants.models import AccessEvent
 from tenants.scoping import tenant_context
+from tests.conftest import owner_conninfo
 from tests.exports.conftest import ExportWorld, client_for
 from tests.workers.conftest import start_celery_worker, stop_celery_worker
 
@@ -19,29 +21,41 @@ N = 60_000
 
 
 def _bulk_items(eworld: ExportWorld, n: int) -> None:
-    """``n`` more items, each with one accepted annotation, by SQL (fast)."""
+    """``n`` more items, each with one accepted annotation, by SQL (fast).
+
+    TRICKY: two transactions with ANALYZE between. The annotations' foreign key to their item
+    is checked at commit, one lookup per row, with a plan made then: on statistics that still
+    say the item table is nearly empty (a truncate ago), that plan is a sequential scan per row,
+    and 60,000 of them take minutes.
+    """
     w = eworld.w
-    author = w.m("a", "annotator").user_id
+    params = {"t": w.a.id, "p": w.project_a.id, "n": n, "a": w.m("a", "annotator").user_id}
     with tenant_context(w.a.id), connection.cursor() as cursor:
-        dataset = Dataset.objects.create(project=w.project_a, name="bulk")
+        params["d"] = Dataset.objects.create(project=w.project_a, name="bulk").id
         cursor.execute(
             """
-            WITH items AS (
-                INSERT INTO annotate_item (tenant_id, id, project_id, dataset_id, external_id,
-                    data, media, priority, status, seq, queue_key, slots_taken, done_count,
-                    created_at)
-                SELECT %(t)s, gen_random_uuid(), %(p)s, %(d)s, 'bulk-' || g,
-                       jsonb_build_object('text', 'lorem ipsum ' || g), '[]', 0, 'completed',
-                       g, g, 1, 1, now()
-                  FROM generate_series(1, %(n)s) g
-                RETURNING id)
+            INSERT INTO annotate_item (tenant_id, id, project_id, dataset_id, external_id, data,
+                media, priority, status, seq, queue_key, slots_taken, done_count, created_at)
+            SELECT %(t)s, gen_random_uuid(), %(p)s, %(d)s, 'bulk-' || g,
+                   jsonb_build_object('text', 'lorem ipsum ' || g), '[]', 0, 'completed',
+                   g, g, 1, 1, now()
+              FROM generate_series(1, %(n)s) g
+            """,
+            params,
+        )
+    with psycopg.connect(owner_conninfo(), autocommit=True) as owner:
+        owner.execute("ANALYZE annotate_item")
+    connection.close()  # a fresh session plans the key checks on the new statistics
+    with tenant_context(w.a.id), connection.cursor() as cursor:
+        cursor.execute(
+            """
             INSERT INTO annotate_annotation (tenant_id, id, project_id, item_id, author_id,
                 version, result, status, idempotency_key, created_at)
             SELECT %(t)s, gen_random_uuid(), %(p)s, id, %(a)s, 1, '{"topics": ["a"]}',
                    'accepted', '', now()
-              FROM items
+              FROM annotate_item WHERE tenant_id = %(t)s AND dataset_id = %(d)s
             """,
-            {"t": w.a.id, "p": w.project_a.id, "d": dataset.id, "n": n, "a": author},
+            params,
         )
 
 
