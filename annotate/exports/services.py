@@ -104,6 +104,7 @@ def _lock_key(export_id: uuid.UUID) -> int:
 
 def project_export_run(*, tenant_id: uuid.UUID, export_id: uuid.UUID, actor: Actor) -> str:
     """Build one export, once. Returns the export's final (or current) state."""
+    published: str | None = None  # the blob's key once it is stored
     try:
         with tenant_context(tenant_id):
             with connection.cursor() as cursor:
@@ -138,6 +139,7 @@ def project_export_run(*, tenant_id: uuid.UUID, export_id: uuid.UUID, actor: Act
                 items, rows = _stream(export, writer, progress)
             ref = writer.ref
             assert ref is not None
+            published = ref.key
             ProjectExport.objects.filter(id=export_id).update(
                 state=ProjectExport.State.SUCCEEDED,
                 attempts=attempts,
@@ -194,7 +196,7 @@ def project_export_run(*, tenant_id: uuid.UUID, export_id: uuid.UUID, actor: Act
         # the worker's log. The client may start another export.
         logger.exception("export %s failed", export_id)
         with contextlib.suppress(Exception):
-            _record_failure(tenant_id, export_id, actor, exc)
+            _record_failure(tenant_id, export_id, actor, exc, published)
         raise
 
 
@@ -280,10 +282,16 @@ def _write_csv_lines(writer: Any, lines: list[str]) -> int:
 
 
 def _record_failure(
-    tenant_id: uuid.UUID, export_id: uuid.UUID, actor: Actor, exc: Exception
+    tenant_id: uuid.UUID,
+    export_id: uuid.UUID,
+    actor: Actor,
+    exc: Exception,
+    published: str | None,
 ) -> None:
     message = "internal error while exporting; nothing was written"
     with tenant_context(tenant_id):
+        if published is not None:  # stored, but the run did not commit: keep no orphan
+            TenantStorage(tenant_id).delete(published)
         ProjectExport.objects.filter(id=export_id).update(
             state=ProjectExport.State.FAILED,
             errors=[{"message": message, "error": type(exc).__name__}],

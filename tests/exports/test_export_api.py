@@ -210,3 +210,37 @@ def test_an_export_deleted_with_its_project_is_skipped(eworld: ExportWorld) -> N
         == "missing"
     )
     assert _events(eworld.w.a.id, action="export.run") == []
+
+
+def test_a_run_that_fails_is_marked_failed_logged_and_leaves_no_file(
+    eworld: ExportWorld, monkeypatch: Any
+) -> None:
+    import pytest
+
+    from annotate.exports import services
+
+    client = client_for(eworld.w.m("a", "manager"))
+    created = client.post(eworld.base, {"format": "csv"}, format="json").json()
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(services, "webhook_emit", broken)  # after the file was stored
+    with pytest.raises(RuntimeError):
+        project_export_run(
+            tenant_id=eworld.w.a.id,
+            export_id=uuid.UUID(created["id"]),
+            actor=Actor.for_task("t", "5"),
+        )
+    status = client.get(created["url"]).json()
+    assert status["state"] == "failed" and status["attempts"] == 1
+    assert status["errors"] == [
+        {"message": "internal error while exporting; nothing was written", "error": "RuntimeError"}
+    ]
+    assert client.get(f"{created['url']}/download").status_code == 409
+    [event] = _events(eworld.w.a.id, action="export.run")
+    assert (event.outcome, event.reason) == ("failed", "RuntimeError; nothing was written")
+    from tenants.blobstore import blob_backend
+
+    prefix = f"tenants/{eworld.w.a.id}/exports/{created['id']}"
+    assert blob_backend().listdir(prefix) == ([], [])
