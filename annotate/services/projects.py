@@ -73,10 +73,13 @@ def project_update(*, project: Project, changes: dict[str, Any]) -> Project:
         field in changes and changes[field] != getattr(project, field)
         for field in ("ordering", "random_seed")
     )
+    overlap_changed = "overlap" in changes and changes["overlap"] != project.overlap
     for field, value in changes.items():
         setattr(project, field, value)
     project.updated_at = timezone.now()
     project.save(update_fields=[*changes, "updated_at"])
+    if overlap_changed:
+        _items_restatus(project)
     if rekey:
         # Re-keying a large project's queue is a worker's job, after this change commits.
         from workers.tasks.distribution import rekey_queue
@@ -84,6 +87,26 @@ def project_update(*, project: Project, changes: dict[str, Any]) -> Project:
         tenant_id, project_id = str(project.tenant_id), str(project.id)
         transaction.on_commit(lambda: rekey_queue.delay(tenant_id, project_id))
     return project
+
+
+def _items_restatus(project: Project) -> None:
+    """After an overlap change: items with enough results complete, completed items that now
+    want more reopen (and so does the project)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE annotate_item
+               SET status = CASE WHEN done_count >= %(overlap)s THEN 'completed'
+                                 WHEN slots_taken > 0 OR done_count > 0 THEN 'in_progress'
+                                 ELSE 'new' END
+             WHERE tenant_id = %(tenant)s AND project_id = %(project)s
+               AND status IN ('in_progress', 'completed')
+            """,
+            {"overlap": project.overlap, "tenant": project.tenant_id, "project": project.id},
+        )
+    if project.completed_at is not None:
+        Project.objects.filter(id=project.id).update(completed_at=None)
+        project.completed_at = None
 
 
 @transaction.atomic

@@ -326,3 +326,23 @@ def test_workforce_report_lists_workers_and_the_wall(setup: World) -> None:
     flagged = manager.get(f"{base(w)}/workforce").json()
     assert flagged["wall_held"] is False and flagged["violations"] == [one.user_id]
     assert client_for(one).get(f"{base(w)}/workforce").status_code == 403
+
+
+def test_changing_the_overlap_reopens_or_completes_items(setup: World) -> None:
+    w = setup
+    client = client_for(annotator(w.project_a, "ann-1"))
+    lease = client.post(f"{base(w)}/next").json()
+    submit(client, w, lease["id"], {"label": "a"})
+    manager = client_for(w.m("a", "manager"))
+    url = f"/api/v1/t/tenant-a/projects/{w.project_a.id}"
+    assert manager.patch(url, {"overlap": 2}, format="json").status_code == 200
+    with tenant_context(w.a.id):
+        assert Item.objects.get(id=lease["item"]["id"]).status == "in_progress"
+    other = client_for(annotator(w.project_a, "ann-2")).post(f"{base(w)}/next").json()
+    assert other["item"]["id"] == lease["item"]["id"]  # it wants a second result now
+    assert manager.patch(url, {"overlap": 1}, format="json").status_code == 200
+    with tenant_context(w.a.id):
+        assert Item.objects.get(id=lease["item"]["id"]).status == "completed"
+    bad = manager.patch(url, {"lease_seconds": 5, "ordering": "sideways"}, format="json")
+    assert bad.status_code == 400
+    assert {"lease_seconds", "ordering"} <= set(bad.json()["error"]["fields"])
