@@ -167,7 +167,7 @@ def run_one(base: str, path: str, token: str, fmt: str, worker_pid: int, n: int)
             break
         if time.monotonic() > deadline:
             raise SystemExit("export did not finish within 10 minutes")
-        time.sleep(0.05)
+        time.sleep(0.1)  # each poll is a request with its access event: keep them few
     ready = time.perf_counter() - started
     monitor.running = False
     monitor.join()
