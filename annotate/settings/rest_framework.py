@@ -42,5 +42,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         # Imports and project exports share these states: one named enum for both.
         "JobStateEnum": "annotate.exports.models.ProjectExport.State",
+        "ItemStatusEnum": "annotate.models.dataset.Item.Status",
+        "AnnotationStatusEnum": "annotate.models.work.Annotation.Status",
+        "LeaseStateEnum": "annotate.models.work.Lease.State",
     },
 }
