@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import time
 from typing import Any
@@ -120,3 +122,56 @@ def test_real_worker_builds_the_export_with_progress(eworld: ExportWorld) -> Non
         "allowed",
     )
     assert run.detail["items"] == total
+
+
+@pytest.mark.worker
+def test_kill_9_mid_export_is_run_again_and_succeeds_once(eworld: ExportWorld) -> None:
+    """The worker's process dies mid-run (SIGKILL): nothing is downloadable meanwhile, the
+    message is redelivered (late acknowledgement), and the export succeeds once, whole."""
+    import signal
+
+    import psutil
+
+    n = 100_000
+    _bulk_items(eworld, n)
+    connection.close()
+    from workers.celery import app
+
+    app.control.purge()
+    workers = [
+        start_celery_worker(name, "--pool", "prefork", "--concurrency", "1")
+        for name in ("ex1", "ex2")
+    ]
+    client = client_for(eworld.w.m("a", "manager"))
+    try:
+        status_url = client.post(eworld.base, {"format": "csv"}, format="json").json()["url"]
+        deadline = time.monotonic() + 60
+        while True:
+            status = client.get(status_url).json()
+            if status["state"] == "running" and status["items_written"] > 0:
+                break
+            assert status["state"] in ("queued", "running"), status
+            assert time.monotonic() < deadline, status
+            time.sleep(0.02)
+        for worker in workers:
+            for child in psutil.Process(worker.pid).children(recursive=True):
+                child.send_signal(signal.SIGKILL)
+        assert client.get(f"{status_url}/download").status_code == 409
+        deadline = time.monotonic() + 180
+        while status["state"] not in ("succeeded", "failed"):
+            assert time.monotonic() < deadline, status
+            time.sleep(0.2)
+            status = client.get(status_url).json()
+    finally:
+        for worker in workers:
+            stop_celery_worker(worker)
+
+    assert status["state"] == "succeeded", status
+    assert status["attempts"] >= 2  # the first run died, another one built it
+    assert status["items_written"] == n + 4
+    body = b"".join(client.get(f"{status_url}/download").streaming_content)
+    records = list(csv.reader(io.StringIO(body.decode(), newline="")))
+    assert len(records) == 1 + n + 6  # header, one record per bulk item, 6 of the world
+    with tenant_context(eworld.w.a.id):
+        runs = list(AccessEvent.objects.filter(action="export.run"))
+    assert [(e.outcome, e.detail["items"]) for e in runs] == [("allowed", n + 4)]
