@@ -336,7 +336,11 @@ def main() -> None:
     finally:
         for proc in (web, worker):
             proc.terminate()
-            proc.wait(30)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 if __name__ == "__main__":
