@@ -39,7 +39,7 @@ def latency(requests: int) -> tuple[float, float]:
     owner = member(tenant, "owner", username=f"bench-owner-{suffix}")
     project_in(tenant, owner, name="bench")
     raw = token_for(owner).raw
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {raw}")
     url = f"/api/v1/t/{tenant.slug}/projects"
 
     def run() -> float:
