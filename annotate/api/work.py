@@ -234,8 +234,13 @@ class LeaseSubmitApi(_LeaseView):
 
 
 def _item_completed(project: Project, item_id: uuid.UUID) -> None:
-    """Tell the project's webhooks now (in this transaction), and have a worker compute the
-    item's agreement and check whether the project is complete, after this commits."""
+    """Tell the project's webhooks now (in this transaction); after this commits, have a worker
+    compute the item's agreement (overlap > 1) or complete the project (no open item left).
+
+    The open-items check runs after the commit, so of two completions committing at once the
+    later one's check sees both; ``project_complete_once`` makes a double enqueue harmless.
+    This spares a broker publish per completed item on the submit path."""
+    from annotate.services.distribution import project_has_open_items
     from annotate.webhooks.services import webhook_emit
     from workers.tasks.distribution import item_completed
 
@@ -245,8 +250,15 @@ def _item_completed(project: Project, item_id: uuid.UUID) -> None:
         project_id=project.id,
         payload={"item_id": str(item_id)},
     )
-    args = (str(project.tenant_id), str(project.id), str(item_id))
-    transaction.on_commit(lambda: item_completed.delay(*args))
+    tenant_id, project_id, wants_agreement = project.tenant_id, project.id, project.overlap > 1
+
+    def after_commit() -> None:
+        if wants_agreement or not project_has_open_items(
+            tenant_id=tenant_id, project_id=project_id
+        ):
+            item_completed.delay(str(tenant_id), str(project_id), str(item_id))
+
+    transaction.on_commit(after_commit)
 
 
 class LeaseSkipApi(_LeaseView):

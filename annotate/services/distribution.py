@@ -34,7 +34,7 @@ from annotate.label_schema.results import result_errors
 from annotate.models import Annotation, Competitor, Item, Lease, Project
 from tenants.ids import uuid7
 from tenants.models import Membership
-from tenants.scoping import USER_SETTING, db_set
+from tenants.scoping import USER_SETTING, db_set, tenant_context
 
 logger = logging.getLogger(__name__)
 
@@ -664,12 +664,20 @@ def workforce_report(*, project: Project) -> dict[str, Any]:
     }
 
 
+def project_has_open_items(*, tenant_id: uuid.UUID, project_id: uuid.UUID) -> bool:
+    """Whether any item of the project still wants work (one probe of the queue index), in a
+    transaction and tenant context of its own when called outside one."""
+    with tenant_context(tenant_id):
+        return Item.objects.filter(
+            project_id=project_id, status__in=[Item.Status.NEW, Item.Status.IN_PROGRESS]
+        ).exists()
+
+
 def project_complete_once(*, project: Project) -> bool:
     """Mark the project completed if no item is open, exactly once (the conditional UPDATE
     makes concurrent callers agree), and emit ``project.completed``. Returns whether this call
     did it."""
-    open_statuses = [Item.Status.NEW, Item.Status.IN_PROGRESS]
-    if Item.objects.filter(project=project, status__in=open_statuses).exists():
+    if project_has_open_items(tenant_id=project.tenant_id, project_id=project.id):
         return False
     now = timezone.now()
     marked = Project.objects.filter(id=project.id, completed_at__isnull=True).update(

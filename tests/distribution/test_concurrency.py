@@ -198,3 +198,25 @@ def test_real_worker_computes_agreement_and_completes_the_project(cworld: World)
     finally:
         stop_celery_worker(worker)
     assert (done, completed is not None) == (5, True)
+
+
+@pytest.mark.worker
+def test_overlap_1_project_completes_through_the_after_commit_check(cworld: World) -> None:
+    from annotate.models import Project
+
+    w = cworld
+    configure(w.project_a)
+    add_items(w.project_a, 6)
+    worker = start_celery_worker("complete", "--pool", "solo")
+    try:
+        run_annotators(w, [annotator(w.project_a, f"ann-{i}") for i in range(3)])
+        deadline = time.monotonic() + 60
+        completed = None
+        while time.monotonic() < deadline and completed is None:
+            with tenant_context(w.a.id):
+                completed = Project.objects.get(id=w.project_a.id).completed_at
+            connection.close()
+            time.sleep(0.2)
+    finally:
+        stop_celery_worker(worker)
+    assert completed is not None
