@@ -258,7 +258,9 @@ def _item_completed(project: Project, item_id: uuid.UUID) -> None:
         ):
             item_completed.delay(str(tenant_id), str(project_id), str(item_id))
 
-    transaction.on_commit(after_commit)
+    # robust: the result is committed; a failure here is logged rather than answered as a 500
+    # (a missed project completion is caught by the next completion's check).
+    transaction.on_commit(after_commit, robust=True)
 
 
 class LeaseSkipApi(_LeaseView):

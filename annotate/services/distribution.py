@@ -347,8 +347,11 @@ def request_refill(*, project: Project, membership: Membership) -> None:
     from workers.tasks.distribution import refill_queue
 
     tenant_id, project_id, membership_id = project.tenant_id, project.id, membership.id
+    # robust: a broker hiccup after the commit is logged, not turned into a 500 for a lease
+    # that was handed out (the refill is an optimisation; `next` claims in the request anyway).
     transaction.on_commit(
-        lambda: refill_queue.delay(str(tenant_id), str(project_id), str(membership_id))
+        lambda: refill_queue.delay(str(tenant_id), str(project_id), str(membership_id)),
+        robust=True,
     )
 
 
