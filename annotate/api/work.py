@@ -258,8 +258,9 @@ def _item_completed(project: Project, item_id: uuid.UUID) -> None:
         ):
             item_completed.delay(str(tenant_id), str(project_id), str(item_id))
 
-    # robust: the result is committed; a failure here is logged rather than answered as a 500
-    # (a missed project completion is caught by the next completion's check).
+    # robust: the result is committed; a failure here is logged rather than answered as a 500.
+    # TRICKY: if it was the project's last item, the project stays unmarked (no
+    # project.completed) until another completion; a periodic sweep would close that gap.
     transaction.on_commit(after_commit, robust=True)
 
 
