@@ -196,6 +196,7 @@ def lease_next(*, project: Project, membership: Membership) -> NextOutcome:
     active = [lease for lease in live if lease.state == Lease.State.ACTIVE]
     if len(active) >= settings.LEASE_MAX_ACTIVE:
         return NextOutcome(active[0], "held")
+    queued_before = sum(1 for lease in live if lease.state == Lease.State.QUEUED)
     if project.max_items_per_annotator is not None:
         taken = (
             Lease.objects.filter(project=project, annotator_id=membership.user_id)
@@ -203,10 +204,8 @@ def lease_next(*, project: Project, membership: Membership) -> NextOutcome:
             .count()
         )
         # Queued leases are the worker's reservations, counted already; popping one adds none.
-        queued = sum(1 for lease in live if lease.state == Lease.State.QUEUED)
-        if taken - queued >= project.max_items_per_annotator:
+        if taken - queued_before >= project.max_items_per_annotator:
             return NextOutcome(None, "limit_reached")
-    queued_before = sum(1 for lease in live if lease.state == Lease.State.QUEUED)
     lease_id = _pop_queued(project, membership, now) if queued_before else None
     queued_left = queued_before - (lease_id is not None)
     mix_gold = project.gold_ratio > 0 and random.random() < project.gold_ratio  # noqa: S311
