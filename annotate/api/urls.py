@@ -3,6 +3,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from annotate.api.dashboard import ProjectProgressApi
 from annotate.api.imports import ImportDetailApi, ImportListApi
 from annotate.api.items import ItemDetailApi, ItemListApi
 from annotate.api.media import ItemMediaApi, ItemMediaUrlApi
@@ -90,6 +91,11 @@ tenant_patterns = [
     ),
     path("projects/<uuid:project_id>/review/next", ReviewNextApi.as_view(), name="review-next"),
     path("projects/<uuid:project_id>/stats", ProjectStatsApi.as_view(), name="project-stats"),
+    path(
+        "projects/<uuid:project_id>/progress",
+        ProjectProgressApi.as_view(),
+        name="project-progress",
+    ),
     path(
         "projects/<uuid:project_id>/annotations",
         AnnotationListApi.as_view(),
