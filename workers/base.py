@@ -19,6 +19,10 @@ from django.db import close_old_connections
 
 from tenants.audit import Actor
 
+# A job whose lock is held is tried again this often, for up to ten minutes.
+BUSY_RETRY_SECONDS = 5
+BUSY_MAX_RETRIES = 120
+
 
 class TenantTask(Task):
     abstract = True
@@ -44,6 +48,19 @@ class TenantTask(Task):
     def actor(self) -> Actor:
         """The actor recorded in access events written by this task."""
         return Actor.for_task(self.name, self.request.id or "")
+
+    def again_if_busy(self, state: str) -> str:
+        """Come back later when the job's advisory lock was held (``state == "busy"``).
+
+        TRICKY: the holder is either a live duplicate delivery (it will finish the job) or the
+        backend of a worker process that was just killed, which PostgreSQL ends (and unlocks)
+        only when it notices the closed socket. The redelivered message can arrive first;
+        acknowledging it then would leave the job "running" for ever. A retry re-checks the
+        job's state under the lock once the holder is gone.
+        """
+        if state == "busy":
+            raise self.retry(countdown=BUSY_RETRY_SECONDS, max_retries=BUSY_MAX_RETRIES)
+        return state
 
 
 class PlatformTask(Task):

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import time
+import uuid
 from typing import Any
 
 import psycopg
@@ -17,7 +18,7 @@ from tenants.models import AccessEvent
 from tenants.scoping import tenant_context
 from tests.conftest import owner_conninfo
 from tests.exports.conftest import ExportWorld, client_for
-from tests.workers.conftest import start_celery_worker, stop_celery_worker
+from tests.workers.conftest import ROOT, start_celery_worker, stop_celery_worker
 
 N = 60_000
 
@@ -175,3 +176,46 @@ def test_kill_9_mid_export_is_run_again_and_succeeds_once(eworld: ExportWorld) -
     with tenant_context(eworld.w.a.id):
         runs = list(AccessEvent.objects.filter(action="export.run"))
     assert [(e.outcome, e.detail["items"]) for e in runs] == [("allowed", n + 4)]
+
+
+@pytest.mark.worker
+def test_a_delivery_that_finds_the_lock_held_comes_back_instead_of_being_dropped(
+    eworld: ExportWorld,
+) -> None:
+    """The redelivered message of a killed worker can arrive before PostgreSQL has ended the
+    dead worker's backend, which still holds the export's advisory lock. The task must not be
+    acknowledged as done then (the export would stay "running" for ever): it is retried, and
+    builds the export once the lock is free."""
+    from annotate.exports.services import LOCK_CLASS, _lock_key
+    from workers.base import BUSY_RETRY_SECONDS
+    from workers.celery import app
+
+    client = client_for(eworld.w.m("a", "manager"))
+    app.control.purge()
+    worker = start_celery_worker("exports-busy", "--pool", "solo")
+    try:
+        with psycopg.connect(owner_conninfo()) as holder:
+            # Created while the lock is held (a stand-in for the dead backend's session).
+            response = client.post(eworld.base, {"format": "jsonl"}, format="json")
+            status_url = response.json()["url"]
+            export_id = status_url.rstrip("/").rsplit("/", 1)[-1]
+            holder.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)",
+                [LOCK_CLASS, _lock_key(uuid.UUID(export_id))],
+            )
+            deadline = time.monotonic() + 30
+            log = ROOT / "var" / "test-worker-exports-busy.log"
+            while b"Retry in" not in log.read_bytes():
+                assert time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(0.1)
+            assert client.get(status_url).json()["state"] == "queued"
+        # The holder's transaction ended: the next try builds it.
+        deadline = time.monotonic() + BUSY_RETRY_SECONDS + 30
+        status = client.get(status_url).json()
+        while status["state"] not in ("succeeded", "failed"):
+            assert time.monotonic() < deadline, status
+            time.sleep(0.1)
+            status = client.get(status_url).json()
+    finally:
+        stop_celery_worker(worker)
+    assert (status["state"], status["attempts"]) == ("succeeded", 1)

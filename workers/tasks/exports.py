@@ -19,6 +19,6 @@ from workers.celery import app
 def project_export_run_task(self: TenantTask, tenant_id: uuid.UUID, export_id: str) -> str:
     from annotate.exports.services import project_export_run
 
-    return project_export_run(
-        tenant_id=tenant_id, export_id=uuid.UUID(export_id), actor=self.actor()
+    return self.again_if_busy(
+        project_export_run(tenant_id=tenant_id, export_id=uuid.UUID(export_id), actor=self.actor())
     )

@@ -19,4 +19,6 @@ from workers.celery import app
 def import_run_task(self: TenantTask, tenant_id: uuid.UUID, import_id: str) -> str:
     from annotate.services.ingest import import_run
 
-    return import_run(tenant_id=tenant_id, import_id=uuid.UUID(import_id), actor=self.actor())
+    return self.again_if_busy(
+        import_run(tenant_id=tenant_id, import_id=uuid.UUID(import_id), actor=self.actor())
+    )
