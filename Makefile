@@ -11,7 +11,7 @@ INSTALLED := $(VENV)/.installed
 NODE_MODULES := frontend/node_modules/.installed
 DIST := frontend/dist/index.html
 
-.PHONY: run test lint format install frontend chromium clean bench-import bench-distribution bench-export
+.PHONY: run test lint format install frontend chromium clean api-client api-client-check bench-import bench-distribution bench-export
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' \
@@ -40,6 +40,14 @@ chromium:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
 		|| (echo "could not install chromium: the browser tests need it"; exit 1))
 
+# The browser app's API types, generated from the OpenAPI schema (frontend/src/api/schema.d.ts).
+api-client: $(INSTALLED) $(NODE_MODULES)
+	$(PY) tools/api_client.py
+
+# Fails when the committed types differ from the schema the code prints (run make api-client).
+api-client-check: $(INSTALLED) $(NODE_MODULES)
+	$(PY) tools/api_client.py --check
+
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -51,8 +59,8 @@ format: $(INSTALLED)
 run: $(INSTALLED) frontend
 	$(PY) -m annotate.stack run
 
-test: $(INSTALLED) frontend chromium lint
-	cd frontend && npm test --silent
+test: $(INSTALLED) frontend chromium lint api-client-check
+	cd frontend && npm run typecheck --silent && npm test --silent
 	$(PY) -m annotate.stack test $(PYTEST_ARGS)
 
 clean:

@@ -109,6 +109,7 @@ def _body_chunks(request: Request) -> Iterator[bytes]:
 
 
 class ImportListApi(TenantAPIView):
+    pagination_class = IdCursorPagination  # the OpenAPI schema shows the paged list
     parser_classes = [LimitedJSONParser, MultiPartParser]
     audit_resource_type = "import"
     audit_actions = {"get": "import.list", "post": "import.create"}

@@ -34,6 +34,7 @@ class ItemSerializer(serializers.Serializer):
 
 
 class ItemListApi(TenantAPIView):
+    pagination_class = IdCursorPagination  # the OpenAPI schema shows the paged list
     audit_resource_type = "item"
     audit_actions = {"get": "item.list"}
     audit_resource_kwarg = "project_id"

@@ -86,6 +86,7 @@ def _project_body(project: Project, perms: frozenset[str]) -> dict[str, Any]:
 
 
 class ProjectListApi(TenantAPIView):
+    pagination_class = IdCursorPagination  # the OpenAPI schema shows the paged list
     audit_resource_type = "project"
     audit_actions = {"get": "project.list", "post": "project.create"}
 

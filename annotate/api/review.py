@@ -135,6 +135,7 @@ class ReviewDecideApi(TenantAPIView):
 
 
 class AnnotationListApi(TenantAPIView):
+    pagination_class = IdCursorPagination  # the OpenAPI schema shows the paged list
     audit_resource_type = "annotation"
     audit_actions = {"get": "annotation.list"}
     audit_resource_kwarg = "project_id"

@@ -99,6 +99,7 @@ def _export_get(project: Project, export_id: uuid.UUID) -> ProjectExport:
 
 
 class ExportListApi(TenantAPIView):
+    pagination_class = IdCursorPagination  # the OpenAPI schema shows the paged list
     audit_resource_type = "project_export"
     audit_actions = {"get": "export.list", "post": "export.create"}
     audit_resource_kwarg = "project_id"

@@ -107,6 +107,7 @@ def _body(webhook: Webhook, secret: str | None = None) -> dict[str, Any]:
 
 
 class WebhookListApi(TenantAPIView):
+    pagination_class = IdCursorPagination  # the OpenAPI schema shows the paged list
     audit_resource_type = "webhook"
     audit_actions = {"get": "webhook.list", "post": "webhook.create"}
 
@@ -204,6 +205,7 @@ class WebhookDetailApi(TenantAPIView):
 
 
 class WebhookDeliveryListApi(TenantAPIView):
+    pagination_class = IdCursorPagination  # the OpenAPI schema shows the paged list
     audit_resource_type = "webhook"
     audit_actions = {"get": "webhook.delivery_list"}
     audit_resource_kwarg = "webhook_id"

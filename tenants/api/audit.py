@@ -126,6 +126,7 @@ FILTER_PARAMETERS = [
 
 
 class AuditEventListApi(TenantAPIView):
+    pagination_class = IdCursorPagination  # the OpenAPI schema shows the paged list
     audit_resource_type = "access_log"
     audit_actions = {"get": "audit.events.list"}
 
@@ -226,6 +227,7 @@ class ExportCreateInput(StrictSerializer):
 
 
 class AuditExportListApi(TenantAPIView):
+    pagination_class = IdCursorPagination  # the OpenAPI schema shows the paged list
     audit_resource_type = "audit_export"
     audit_actions = {"get": "audit.export.list", "post": "audit.export.create"}
 
@@ -344,6 +346,7 @@ class OperatorGrantSerializer(serializers.Serializer):
 
 
 class GrantListApi(TenantAPIView):
+    pagination_class = IdCursorPagination  # the OpenAPI schema shows the paged list
     audit_resource_type = "operator_grant"
     audit_actions = {"get": "operator_grant.list"}
 

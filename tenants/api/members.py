@@ -45,6 +45,7 @@ def _check_role_change(actor: Membership, role: str, target: Membership | None =
 
 
 class MemberListApi(TenantAPIView):
+    pagination_class = IdCursorPagination  # the OpenAPI schema shows the paged list
     audit_resource_type = "membership"
     audit_actions = {"get": "membership.list", "post": "membership.add"}
 
@@ -161,6 +162,7 @@ class TokenCreateInput(StrictSerializer):
 
 
 class TokenListApi(TenantAPIView):
+    pagination_class = IdCursorPagination  # the OpenAPI schema shows the paged list
     audit_resource_type = "api_token"
     audit_actions = {"get": "token.list", "post": "token.create"}
 
