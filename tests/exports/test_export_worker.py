@@ -62,6 +62,17 @@ def _bulk_items(eworld: ExportWorld, n: int) -> None:
         )
 
 
+def _stuck(status: dict[str, Any], *workers: str) -> str:
+    """What a timed-out wait shows: the export, the database's sessions, the workers' logs."""
+    with psycopg.connect(owner_conninfo(), autocommit=True) as owner:
+        sessions = owner.execute(
+            "SELECT pid, state, wait_event_type, wait_event, left(query, 120)"
+            "  FROM pg_stat_activity WHERE datname = current_database()"
+        ).fetchall()
+    logs = [(ROOT / "var" / f"test-worker-{name}.log").read_text()[-2000:] for name in workers]
+    return "\n".join([repr(status), *map(repr, sessions), *logs])
+
+
 @pytest.mark.worker
 def test_real_worker_builds_the_export_with_progress(eworld: ExportWorld) -> None:
     _bulk_items(eworld, N)
@@ -89,7 +100,7 @@ def test_real_worker_builds_the_export_with_progress(eworld: ExportWorld) -> Non
                 code = client.get(f"{status_url}/download").status_code
                 refused += code == 409
                 assert code == 409 or client.get(status_url).json()["state"] == "succeeded"
-            assert time.monotonic() < deadline, status
+            assert time.monotonic() < deadline, _stuck(status, "exports")
             time.sleep(0.02)
     finally:
         stop_celery_worker(worker)
@@ -152,7 +163,7 @@ def test_kill_9_mid_export_is_run_again_and_succeeds_once(eworld: ExportWorld) -
             if status["state"] == "running" and status["items_written"] > 0:
                 break
             assert status["state"] in ("queued", "running"), status
-            assert time.monotonic() < deadline, status
+            assert time.monotonic() < deadline, _stuck(status, "ex1", "ex2")
             time.sleep(0.02)
         for worker in workers:
             for child in psutil.Process(worker.pid).children(recursive=True):
@@ -160,7 +171,7 @@ def test_kill_9_mid_export_is_run_again_and_succeeds_once(eworld: ExportWorld) -
         assert client.get(f"{status_url}/download").status_code == 409
         deadline = time.monotonic() + 180
         while status["state"] not in ("succeeded", "failed"):
-            assert time.monotonic() < deadline, status
+            assert time.monotonic() < deadline, _stuck(status, "ex1", "ex2")
             time.sleep(0.2)
             status = client.get(status_url).json()
     finally:
