@@ -7,6 +7,7 @@ from annotate.api.dashboard import ProjectProgressApi
 from annotate.api.imports import ImportDetailApi, ImportListApi
 from annotate.api.items import ItemDetailApi, ItemListApi
 from annotate.api.media import ItemMediaApi, ItemMediaUrlApi
+from annotate.api.my_work import MyWorkApi
 from annotate.api.permissions import ProjectPermissionDetailApi, ProjectPermissionListApi
 from annotate.api.projects import ProjectDetailApi, ProjectListApi
 from annotate.api.review import (
@@ -111,6 +112,7 @@ tenant_patterns = [
         ReviewDecideApi.as_view(),
         name="annotation-review",
     ),
+    path("my-work", MyWorkApi.as_view(), name="my-work"),
     path("competitors", CompetitorListApi.as_view(), name="competitor-list"),
     path(
         "competitors/<uuid:competitor_id>",

@@ -289,6 +289,23 @@ export interface paths {
         patch: operations["members_update"];
         trace?: never;
     };
+    "/api/v1/t/{tenant}/my-work": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The projects you may annotate, with their progress and yours (newest first) */
+        get: operations["my_work_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/t/{tenant}/projects": {
         parameters: {
             query?: never;
@@ -1211,6 +1228,21 @@ export interface components {
             id: string;
             role: string;
             tenant: components["schemas"]["TenantRef"];
+        };
+        MyWork: {
+            /** Format: uuid */
+            project_id: string;
+            name: string;
+            /** @description Items of the project (gold items excluded) */
+            items_total: number;
+            /** @description Items with all the labels they need */
+            items_completed: number;
+            /** @description Your submitted results */
+            submitted: number;
+            /** @description Items you skipped */
+            skipped: number;
+            /** @description Items you hold now */
+            active_leases: number;
         };
         OperatorGrant: {
             /** Format: uuid */
@@ -2841,6 +2873,63 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Membership"];
+                };
+            };
+            /** @description Invalid input; `error.fields` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, malformed, revoked or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A member, but not allowed this operation */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such tenant or object, or one you may not see: the same answer for all */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    my_work_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MyWork"][];
                 };
             };
             /** @description Invalid input; `error.fields` names each field */
