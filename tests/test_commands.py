@@ -40,7 +40,7 @@ def test_create_tenant_add_member_token_and_revoke() -> None:
         actions = list(
             AccessEvent.objects.filter(auth_method="command").values_list("action", flat=True)
         )
-    assert actions == ["membership.add", "token.create", "token.revoke"]
+    assert actions == ["tenant.create", "membership.add", "token.create", "token.revoke"]
 
 
 def test_commands_fail_clearly() -> None:

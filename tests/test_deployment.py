@@ -40,6 +40,10 @@ def test_compose_environment_names_are_settings_the_app_reads() -> None:
             "DATABASE_OWNER_URL",
             "CELERY_BROKER_URL",
             "DJANGO_SECRET_KEY",
+            # Keys every service must share: blobs one wrote, another reads; checkpoints the
+            # worker signs are verified against keys published once.
+            "STORAGE_MASTER_KEYS",
+            "AUDIT_SIGNING_KEYS",
         ):
             assert required in env, f"{name} lacks {required}"
     web = COMPOSE["services"]["web"]["environment"]

@@ -3,6 +3,7 @@ break-glass limits. See docs/audit.md."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -36,6 +37,11 @@ if _keys is None:
     if _key_file is None:
         _path = BASE_DIR / "var" / "audit_signing_key"
         local_signing_key_file(_path, "local-1")
+        logging.getLogger("annotate.settings").warning(
+            "AUDIT_SIGNING_KEYS is not set: signing audit checkpoints with the generated "
+            "development key in var/audit_signing_key. Production must set AUDIT_SIGNING_KEYS "
+            "(or AUDIT_SIGNING_KEY_FILE), the same in every service."
+        )
     else:
         _path = Path(_key_file)
         if not _path.exists():
