@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
-from rest_framework.parsers import MultiPartParser
+from rest_framework.parsers import BaseParser, DataAndFiles, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -99,6 +99,23 @@ class ItemsBodySerializer(StrictSerializer):
     dataset = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
 
+class FileBodyParser(BaseParser):
+    """Any other body (JSONL, CSV, ZIP, octet-stream) is a file the view streams itself.
+
+    TRICKY: DRF parses the body as soon as anything reads ``request.data`` or
+    ``request.POST``, and the CSRF check of a session-authenticated request (the browser app)
+    reads ``request.POST``. Without a parser for these types that check answered 415; this
+    one accepts them and reads nothing, so ``_body_chunks`` still streams the whole body.
+    """
+
+    media_type = "*/*"
+
+    def parse(
+        self, stream: object, media_type: str | None = None, parser_context: object = None
+    ) -> DataAndFiles:
+        return DataAndFiles({}, {})
+
+
 def _body_chunks(request: Request) -> Iterator[bytes]:
     stream = request._request
     while True:
@@ -110,7 +127,7 @@ def _body_chunks(request: Request) -> Iterator[bytes]:
 
 class ImportListApi(TenantAPIView):
     pagination_class = IdCursorPagination  # the OpenAPI schema shows the paged list
-    parser_classes = [LimitedJSONParser, MultiPartParser]
+    parser_classes = [LimitedJSONParser, MultiPartParser, FileBodyParser]
     audit_resource_type = "import"
     audit_actions = {"get": "import.list", "post": "import.create"}
     audit_resource_kwarg = "project_id"
