@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
+from django.contrib.auth import get_user_model
+from django.db import connection
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
-from tenants.models import TOKEN_PREFIX, ApiToken, token_hash
-from tenants.scoping import TOKEN_HASH_SETTING, db_set, tenant_context
+from tenants.models import TOKEN_PREFIX, ApiToken, Membership, Tenant, token_hash
+from tenants.scoping import TENANT_SETTING, TOKEN_HASH_SETTING, current_tenant_id
+from tenants.sqlscript import from_row, run_script, select_list
 
 TOKEN_RE = re.compile(r"^" + TOKEN_PREFIX + r"[A-Za-z0-9_-]{43}$")
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -45,26 +48,93 @@ class ApiTokenAuthentication(BaseAuthentication):
 
     def _lookup(self, raw: str) -> tuple[Any, ApiToken]:
         digest = token_hash(raw)
-        with transaction.atomic():
-            # RLS shows a token row to whoever holds its hash (see tenants.rls.TOKEN_PREDICATE).
-            db_set(TOKEN_HASH_SETTING, digest)
-            token = ApiToken.dangerously_unscoped.filter(key_hash=digest).first()
-            db_set(TOKEN_HASH_SETTING, "")
-            if token is None:
-                raise AuthenticationFailed("Invalid API token.")
-            with tenant_context(token.tenant_id):
-                token = ApiToken.objects.select_related("membership", "membership__user").get(
-                    pk=token.pk
-                )
-                now = timezone.now()
-                reason = token.refusal_reason(now)
-                if reason is None and not token.membership.user.is_active:
-                    reason = "user inactive"
-                if reason is not None:
-                    raise AuthenticationFailed(f"API token refused: {reason}.")
-                if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-                    ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token = token_load(digest)
+        if token is None:
+            raise AuthenticationFailed("Invalid API token.")
+        now = timezone.now()
+        reason = token.refusal_reason(now)
+        if reason is None and not token.membership.user.is_active:
+            reason = "user inactive"
+        if reason is not None:
+            raise AuthenticationFailed(f"API token refused: {reason}.")
+        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+            _touch(token, now)
         return token.membership.user, token
 
     def authenticate_header(self, request: Any) -> str:
         return self.keyword
+
+
+@functools.cache
+def _token_query() -> tuple[list[tuple[Any, list[Any]]], str]:
+    """The models loaded with a token (with their fields) and the query that loads them. Built
+    on first use: the user model is known only once the apps are loaded."""
+    user_model = get_user_model()
+    loaded = ((ApiToken, "t"), (Membership, "m"), (user_model, "u"), (Tenant, "tn"))
+    selects = [select_list(model, alias) for model, alias in loaded]
+    models = [(model, fields) for (model, _), (fields, _) in zip(loaded, selects, strict=True)]
+    sql = f"""SELECT {", ".join(columns for _, columns in selects)}
+  FROM tenants_apitoken t
+  JOIN tenants_membership m ON m.tenant_id = t.tenant_id AND m.id = t.membership_id
+  JOIN {user_model._meta.db_table} u ON u.id = m.user_id
+  JOIN tenants_tenant tn ON tn.id = t.tenant_id
+ WHERE t.key_hash = %s"""
+    return models, sql
+
+
+def token_load(digest: str) -> ApiToken | None:
+    """The token with this hash, with its membership, the membership's user and the tenant
+    loaded, read fresh from the database (a revocation is seen by the next request), or None.
+
+    One round trip: the token row is visible to whoever holds its hash (``TOKEN_PREDICATE``);
+    the tenant setting is then set to the token's tenant for the membership row, and both
+    settings are put back afterwards (transaction-local either way)."""
+    models, select = _token_query()
+    restore = str(current_tenant_id() or "")
+    with connection.cursor() as cursor:
+        results = run_script(
+            cursor,
+            [
+                ("SELECT set_config(%s, %s, true)", [TOKEN_HASH_SETTING, digest]),
+                (
+                    "SELECT set_config(%s, coalesce((SELECT tenant_id::text FROM "
+                    "tenants_apitoken WHERE key_hash = %s), ''), true)",
+                    [TENANT_SETTING, digest],
+                ),
+                (select, [digest]),
+                (
+                    "SELECT set_config(%s, '', true), set_config(%s, %s, true)",
+                    [TOKEN_HASH_SETTING, TENANT_SETTING, restore],
+                ),
+            ],
+        )
+    rows = results[2]
+    if not rows:
+        return None
+    row, loaded, start = rows[0], [], 0
+    for model, fields in models:
+        loaded.append(from_row(model, fields, row[start : start + len(fields)], connection))
+        start += len(fields)
+    token, membership, user, tenant = loaded
+    membership.user = user
+    token.membership = membership
+    token.tenant = tenant
+    return token
+
+
+def _touch(token: ApiToken, now: Any) -> None:
+    """Record use, at most once a minute per token (in the token's tenant)."""
+    restore = str(current_tenant_id() or "")
+    with connection.cursor() as cursor:
+        run_script(
+            cursor,
+            [
+                ("SELECT set_config(%s, %s, true)", [TENANT_SETTING, str(token.tenant_id)]),
+                (
+                    "UPDATE tenants_apitoken SET last_used_at = %s "
+                    "WHERE tenant_id = %s AND id = %s",
+                    [now, token.tenant_id, token.id],
+                ),
+                ("SELECT set_config(%s, %s, true)", [TENANT_SETTING, restore]),
+            ],
+        )

@@ -57,19 +57,22 @@ def db_set(name: str, value: str, *, using: str = "default") -> None:
 
 
 @contextmanager
-def tenant_context(tenant_id: uuid.UUID | str, *, using: str = "default") -> Iterator[uuid.UUID]:
+def tenant_context(
+    tenant_id: uuid.UUID | str, *, using: str = "default", savepoint: bool = True
+) -> Iterator[uuid.UUID]:
     """Run the block inside a transaction scoped to one tenant.
 
     Guarantees: tenant-owned managers filter by this tenant, and the database shows and accepts
     only this tenant's rows, until the block ends. Re-entering the same tenant is allowed;
     entering a different tenant inside one is refused, because a half-switched context is how
-    data crosses.
+    data crosses. ``savepoint=False``, inside an all-or-nothing transaction (a request's),
+    spares the savepoint: an error in the block then dooms the whole transaction.
     """
     tid = tenant_id if isinstance(tenant_id, uuid.UUID) else uuid.UUID(str(tenant_id))
     outer = _current_tenant.get()
     if outer is not None and outer != tid:
         raise CrossTenantWrite(f"cannot enter tenant {tid} inside the context of tenant {outer}")
-    with transaction.atomic(using=using):
+    with transaction.atomic(using=using, savepoint=savepoint):
         token = _current_tenant.set(tid)
         try:
             db_set(TENANT_SETTING, str(tid), using=using)

@@ -112,14 +112,24 @@ class TenantAPIView(APIView):
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authentication, IsAuthenticated, throttles
         slug = str(kwargs.get("tenant", ""))
-        tenant = Tenant.objects.filter(slug=slug, status=Tenant.Status.ACTIVE).first()
+        tenant = self._tenant_for(request, slug)
         membership = self._membership_for(request, tenant)
         if tenant is None or membership is None:
             raise NotMember()
         self.tenant = tenant
         self.membership = membership
-        self._scope.enter_context(tenant_context(tenant.id))
+        # No savepoint: the request transaction is all or nothing (a refusal rolls it back).
+        self._scope.enter_context(tenant_context(tenant.id, savepoint=False))
         self.actor = actor_from_request(request, membership)
+
+    def _tenant_for(self, request: Request, slug: str) -> Tenant | None:
+        auth = request.auth
+        if isinstance(auth, ApiToken) and ApiToken.tenant.is_cached(auth):
+            # Token authentication read the token's tenant in this transaction; a token counts
+            # only there, so another slug is "not a member" whether or not it exists.
+            tenant = auth.tenant
+            return tenant if tenant.slug == slug and tenant.status == Tenant.Status.ACTIVE else None
+        return Tenant.objects.filter(slug=slug, status=Tenant.Status.ACTIVE).first()
 
     def _membership_for(self, request: Request, tenant: Tenant | None) -> Membership | None:
         if tenant is None:
