@@ -15,6 +15,9 @@ import { renderNotFound } from './views/not-found';
 import { renderProjectPage } from './views/project-detail';
 import { renderProjectNew } from './views/project-new';
 import { renderProjects } from './views/projects';
+import { renderLabel } from './views/label';
+import { renderWork } from './views/work';
+import { labelPaths } from './label/routes';
 
 const APP_NAME = 'Annotate';
 
@@ -194,14 +197,20 @@ export class App {
       case 'home': {
         const ms = ctx.me.memberships;
         if (ms.length === 1 && ms[0]) {
-          navigate(paths.projects(ms[0].tenant.slug), { replace: true });
+          const only = ms[0];
+          navigate(only.role === 'annotator' ? labelPaths.work(only.tenant.slug) : paths.projects(only.tenant.slug), {
+            replace: true,
+          });
           return null;
         }
         this.setTitle('Choose a tenant');
         return renderChooser(ctx.me);
       }
       case 'tenant':
-        navigate(paths.projects(route.slug), { replace: true });
+        // Annotators start from their work; everyone else from the project list.
+        navigate(ctx.membership?.role === 'annotator' ? labelPaths.work(route.slug) : paths.projects(route.slug), {
+          replace: true,
+        });
         return null;
       case 'projects':
         return renderProjects(ctx, route.slug);
@@ -212,6 +221,10 @@ export class App {
       case 'not-found':
         this.setTitle('Not found');
         return renderNotFound();
+      case 'work':
+        return renderWork(ctx, route.slug);
+      case 'label':
+        return renderLabel(ctx, route.slug, route.id);
     }
   }
 

@@ -16,7 +16,10 @@ export type Route =
   | { name: 'projects'; slug: string }
   | { name: 'project-new'; slug: string }
   | { name: 'project'; slug: string; id: string }
+  | LabelRoute
   | { name: 'not-found' };
+
+import { matchLabelRoute, type LabelRoute } from './label/routes';
 
 const SEGMENT_RE = /^[^/]+$/;
 
@@ -43,6 +46,9 @@ export function matchRoute(pathname: string): Route {
   const slug = decode(parts[1] ?? '');
   if (slug === null) return { name: 'not-found' };
   if (parts.length === 2) return { name: 'tenant', slug };
+  // The annotator's screens (see label/routes.ts).
+  const labelRoute = matchLabelRoute(slug, parts.slice(2), decode);
+  if (labelRoute) return labelRoute;
   if (parts[2] !== 'projects') return { name: 'not-found' };
   if (parts.length === 3) return { name: 'projects', slug };
   if (parts.length === 4) {

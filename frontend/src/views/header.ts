@@ -1,5 +1,6 @@
 import type { Me, Membership } from '../api';
 import { h } from '../dom';
+import { labelPaths } from '../label/routes';
 import { paths } from '../router';
 
 export interface HeaderHandlers {
@@ -57,7 +58,8 @@ export function renderHeader(me: Me, current: Membership | null, handlers: Heade
   logout.addEventListener('click', () => handlers.logout());
 
   const nav = current
-    ? h('nav', { class: 'app-nav', 'aria-label': 'Main' }, h('a', { href: paths.projects(current.tenant.slug) }, 'Projects'))
+    ? h('nav', { class: 'app-nav', 'aria-label': 'Main' }, h('a', { href: paths.projects(current.tenant.slug) }, 'Projects'),
+        h('a', { href: labelPaths.work(current.tenant.slug), 'data-testid': 'nav-my-work' }, 'My work'))
     : null;
 
   return h(

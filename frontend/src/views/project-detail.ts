@@ -1,5 +1,6 @@
 import * as api from '../api';
 import { formatDate, h, replaceChildren } from '../dom';
+import { labelPaths } from '../label/routes';
 import { paths } from '../router';
 import { loading } from './common';
 import type { ViewContext } from './context';
@@ -42,6 +43,13 @@ export function renderProjectDetail(slug: string, project: api.Project): HTMLEle
     { class: 'project-detail', 'data-testid': 'project-detail', 'data-project-id': project.id },
     h('p', { class: 'breadcrumb' }, h('a', { href: paths.projects(slug) }, '← All projects')),
     h('h1', { tabindex: -1, 'data-testid': 'project-name' }, project.name || '(untitled)'),
+    (project.permissions ?? []).includes('annotate')
+      ? h(
+          'p',
+          null,
+          h('a', { class: 'button primary', href: labelPaths.label(slug, project.id), 'data-testid': 'start-labeling' }, 'Start labeling'),
+        )
+      : null,
     project.description
       ? h('p', { class: 'description prewrap', 'data-testid': 'project-description' }, project.description)
       : null,
