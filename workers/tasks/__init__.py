@@ -1,3 +1,3 @@
 """Task modules. Tasks are thin: ids in, one service call, no business logic here."""
 
-from workers.tasks import distribution, exports, imports, isolation  # noqa: F401
+from workers.tasks import audit, distribution, exports, imports, isolation  # noqa: F401
