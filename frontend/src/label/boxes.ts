@@ -75,6 +75,19 @@ export function boxesWidget(ctx: FieldContext): FieldWidget {
     stage,
     status,
   );
+  // Fit the image to the stage (up or down) once its size is known; the canvas is exactly the
+  // image's size so that box fractions map onto it.
+  const fit = (): void => {
+    const nw = img.naturalWidth;
+    const nh = img.naturalHeight;
+    if (!nw || !nh) return;
+    const maxW = stage.clientWidth || nw;
+    const maxH = Math.max(240, Math.round((typeof window !== 'undefined' ? window.innerHeight : 800) * 0.6));
+    const scale = Math.min(maxW / nw, maxH / nh);
+    img.style.width = `${Math.floor(nw * scale)}px`;
+    img.style.height = `${Math.floor(nh * scale)}px`;
+  };
+  img.addEventListener('load', fit);
   if (url) img.src = url;
   else replaceChildren(stage, h('p', { class: 'error-box' }, 'This item has no image.'));
   img.addEventListener('error', () => replaceChildren(stage, h('p', { class: 'error-box', role: 'alert' }, 'The image could not be loaded.')));
@@ -104,8 +117,9 @@ export function boxesWidget(ctx: FieldContext): FieldWidget {
   };
   const zoomBy = (factor: number, cx?: number, cy?: number): void => {
     const rect = stage.getBoundingClientRect();
-    const px = cx ?? rect.width / 2;
-    const py = cy ?? rect.height / 2;
+    // Around a point given in stage coordinates, made relative to the canvas's own origin.
+    const px = (cx ?? rect.width / 2) - canvas.offsetLeft;
+    const py = (cy ?? rect.height / 2) - canvas.offsetTop;
     const next = Math.min(8, Math.max(1, zoom * factor));
     pan = { x: px - ((px - pan.x) * next) / zoom, y: py - ((py - pan.y) * next) / zoom };
     zoom = next;
