@@ -18,6 +18,7 @@ import { renderProjects } from './views/projects';
 import { renderLabel } from './views/label';
 import { renderWork } from './views/work';
 import { labelPaths } from './label/routes';
+import { renderStaffRoute } from './staff/screens';
 
 const APP_NAME = 'Annotate';
 
@@ -225,6 +226,12 @@ export class App {
         return renderWork(ctx, route.slug);
       case 'label':
         return renderLabel(ctx, route.slug, route.id);
+      case 'project-screen':
+      case 'members':
+      case 'competitors':
+      case 'audit-log':
+      case 'audit-exports':
+        return renderStaffRoute(route, ctx);
     }
   }
 

@@ -10,6 +10,8 @@
  *   anything else                  not found
  */
 
+import { matchStaffRoute, type StaffRoute } from './staff/routes';
+
 export type Route =
   | { name: 'home' }
   | { name: 'tenant'; slug: string }
@@ -17,7 +19,8 @@ export type Route =
   | { name: 'project-new'; slug: string }
   | { name: 'project'; slug: string; id: string }
   | LabelRoute
-  | { name: 'not-found' };
+  | { name: 'not-found' }
+  | StaffRoute;
 
 import { matchLabelRoute, type LabelRoute } from './label/routes';
 
@@ -49,6 +52,9 @@ export function matchRoute(pathname: string): Route {
   // The annotator's screens (see label/routes.ts).
   const labelRoute = matchLabelRoute(slug, parts.slice(2), decode);
   if (labelRoute) return labelRoute;
+  // Reviewer, manager and auditor screens (see staff/routes.ts).
+  const staff = matchStaffRoute(slug, parts.slice(2), decode);
+  if (staff) return staff;
   if (parts[2] !== 'projects') return { name: 'not-found' };
   if (parts.length === 3) return { name: 'projects', slug };
   if (parts.length === 4) {

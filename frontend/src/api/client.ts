@@ -218,7 +218,11 @@ export async function rawRequest<T>(
   const headers: Record<string, string> = { Accept: 'application/json', ...(opts.headers ?? {}) };
   const init: RequestInit = { method: upper, credentials: 'same-origin', headers };
   if (opts.signal) init.signal = opts.signal;
-  if (opts.body !== undefined) {
+  if (typeof Blob !== 'undefined' && opts.body instanceof Blob) {
+    // A file upload (e.g. an import): the bytes as they are, streamed by the browser.
+    headers['Content-Type'] ??= opts.body.type || 'application/octet-stream';
+    init.body = opts.body;
+  } else if (opts.body !== undefined) {
     headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(opts.body);
   }

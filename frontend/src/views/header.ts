@@ -2,6 +2,7 @@ import type { Me, Membership } from '../api';
 import { h } from '../dom';
 import { labelPaths } from '../label/routes';
 import { paths } from '../router';
+import { staffNavLinks } from '../staff/nav';
 
 export interface HeaderHandlers {
   navigate(path: string): void;
@@ -58,8 +59,13 @@ export function renderHeader(me: Me, current: Membership | null, handlers: Heade
   logout.addEventListener('click', () => handlers.logout());
 
   const nav = current
-    ? h('nav', { class: 'app-nav', 'aria-label': 'Main' }, h('a', { href: paths.projects(current.tenant.slug) }, 'Projects'),
-        h('a', { href: labelPaths.work(current.tenant.slug), 'data-testid': 'nav-my-work' }, 'My work'))
+    ? h(
+        'nav',
+        { class: 'app-nav', 'aria-label': 'Main' },
+        h('a', { href: paths.projects(current.tenant.slug) }, 'Projects'),
+        h('a', { href: labelPaths.work(current.tenant.slug), 'data-testid': 'nav-my-work' }, 'My work'),
+        staffNavLinks(current),
+      )
     : null;
 
   return h(

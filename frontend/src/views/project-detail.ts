@@ -2,6 +2,7 @@ import * as api from '../api';
 import { formatDate, h, replaceChildren } from '../dom';
 import { labelPaths } from '../label/routes';
 import { paths } from '../router';
+import { projectScreens, projectTabs } from '../staff/ui';
 import { loading } from './common';
 import type { ViewContext } from './context';
 
@@ -50,6 +51,7 @@ export function renderProjectDetail(slug: string, project: api.Project): HTMLEle
           h('a', { class: 'button primary', href: labelPaths.label(slug, project.id), 'data-testid': 'start-labeling' }, 'Start labeling'),
         )
       : null,
+    projectScreens(project.permissions ?? []).length ? projectTabs(slug, project, 'details') : null,
     project.description
       ? h('p', { class: 'description prewrap', 'data-testid': 'project-description' }, project.description)
       : null,
