@@ -11,7 +11,7 @@ INSTALLED := $(VENV)/.installed
 NODE_MODULES := frontend/node_modules/.installed
 DIST := frontend/dist/index.html
 
-.PHONY: run test lint format install frontend chromium clean api-client api-client-check bench-import bench-distribution bench-export
+.PHONY: run test lint format install frontend chromium clean api-client api-client-check bench-import bench-distribution bench-export bench-labeling
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' \
@@ -74,3 +74,6 @@ bench-distribution: $(INSTALLED)
 
 bench-export: $(INSTALLED)
 	$(PY) -m annotate.stack exec -- $(PY) bench/export_bench.py $(BENCH_ARGS)
+
+bench-labeling: $(INSTALLED) frontend chromium
+	$(PY) -m annotate.stack exec -- $(PY) bench/labeling_bench.py $(BENCH_ARGS)

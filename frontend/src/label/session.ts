@@ -25,6 +25,8 @@ export interface SessionEvents {
   onSaved?(lease: Lease, annotation: Annotation, replayed: boolean): void;
   /** Pending submits changed (for a "saving…" indicator). */
   onPending?(count: number): void;
+  /** A lease was added to the queue (the next item is in hand). */
+  onQueue?(held: number): void;
 }
 
 export interface SessionOptions {
@@ -134,6 +136,7 @@ export class WorkSession {
           if (this.done.has(data.id) || this.queue.some((l) => l.id === data.id)) break; // held: nothing new
           this.queue.push(data);
           this.preload(data);
+          this.events.onQueue?.(this.queue.length);
           if (status === 200) break;
         }
       } finally {

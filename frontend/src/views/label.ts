@@ -191,6 +191,7 @@ export function renderLabel(ctx: ViewContext, slug: string, id: string): HTMLEle
     );
     tick();
     view.focusFirst();
+    root.dataset.upcoming = session.upcoming ? '1' : '0';
     performance.mark('label:ready');
   };
 
@@ -333,6 +334,9 @@ export function renderLabel(ctx: ViewContext, slug: string, id: string): HTMLEle
           onPending: (n) => {
             replaceChildren(saving, n ? `Saving ${n}…` : 'All saved');
             saving.dataset.pending = String(n);
+          },
+          onQueue: () => {
+            root.dataset.upcoming = session?.upcoming ? '1' : '0';
           },
           onRetrying: (_lease, attempt) => replaceChildren(saving, `Connection problem: retrying (${attempt})…`),
           onRefused: (lease, err) => {
