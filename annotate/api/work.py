@@ -25,18 +25,20 @@ from annotate.api.access import project_requiring
 from annotate.models import Annotation, Competitor, Lease, Project
 from annotate.services.distribution import (
     DistributionError,
+    Excluded,
     ResultInvalid,
     competitor_add,
     lease_next,
     lease_release,
     lease_skip,
     lease_submit,
+    project_for_worker,
     workforce_report,
 )
 from tenants.api.base import StrictSerializer, TenantAPIView
 from tenants.api.common import ERROR_RESPONSES
-from tenants.audit import ids_detail
-from tenants.models import Role
+from tenants.audit import audit_record, ids_detail
+from tenants.models import AccessEvent, Role
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY = 200
@@ -78,6 +80,37 @@ class SubmitInputSerializer(StrictSerializer):
     result = serializers.JSONField(help_text="One key per label field; see docs/label-schema.md")
 
 
+class SubmitResponseSerializer(AnnotationSerializer):
+    """The annotation; with ``?next=1`` also the next lease (as ``POST next`` would answer)."""
+
+    next = LeaseSerializer(
+        required=False,
+        allow_null=True,
+        help_text="With ?next=1: your next lease, or null when there is nothing for you "
+        "(next_reason says why)",
+    )
+    next_reason = serializers.ChoiceField(
+        choices=["new", "held", "exhausted", "limit_reached", "competitor_excluded"],
+        required=False,
+        help_text="With ?next=1: `new` (a lease just handed out), `held` (one you already "
+        "held), or why there is none: `exhausted`, `limit_reached`, `competitor_excluded`",
+    )
+
+
+NEXT_PARAM = "next"
+_TRUE, _FALSE = ("1", "true"), ("", "0", "false")
+
+
+def wants_next(request: Request) -> bool:
+    """The ``next`` query parameter of submit: ``1``/``true`` or ``0``/``false`` (absent)."""
+    value = request.query_params.get(NEXT_PARAM, "").lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise exceptions.ValidationError({NEXT_PARAM: ["must be 1, true, 0 or false"]})
+
+
 def api_error(exc: DistributionError) -> exceptions.APIException:
     """A refused lease operation as an API error with its code and a sentence saying why."""
     if exc.status == status.HTTP_404_NOT_FOUND:
@@ -102,7 +135,9 @@ class _LeaseView(TenantAPIView):
     audit_resource_type = "lease"
 
     def _project(self, project_id: uuid.UUID) -> Project:
-        return project_requiring(self, project_id, "annotate")
+        # One statement for the project and the caller's grants: this runs on every call of
+        # the annotator's loop (same answers as project_requiring).
+        return project_for_worker(membership=self.membership, project_id=project_id)
 
     def _lease_body(self, lease: Lease) -> dict[str, Any]:
         if not Lease.item.is_cached(lease):
@@ -184,20 +219,31 @@ class LeaseSubmitApi(_LeaseView):
                 OpenApiParameter.HEADER,
                 description="Send the same key on a retry: the first annotation is returned "
                 "(200, header Idempotent-Replayed: true) instead of a 409",
-            )
+            ),
+            OpenApiParameter(
+                NEXT_PARAM,
+                str,
+                OpenApiParameter.QUERY,
+                enum=["1", "true", "0", "false"],
+                description="1: in the same request, also get your next lease (`next`, "
+                "`next_reason` in the answer), as `POST next` would answer right after the "
+                "submit. On a replayed submit, the lease you already hold comes first.",
+            ),
         ],
         responses={
-            201: AnnotationSerializer,
-            200: OpenApiResponse(AnnotationSerializer, description="A replayed submit"),
+            201: SubmitResponseSerializer,
+            200: OpenApiResponse(SubmitResponseSerializer, description="A replayed submit"),
             409: ERROR_RESPONSES[400],
             **ERROR_RESPONSES,
         },
-        summary="Submit a result on your lease (validated against the label schema)",
+        summary="Submit a result on your lease (validated against the label schema); "
+        "?next=1 also hands out your next lease",
     )
     def post(
         self, request: Request, tenant: str, project_id: uuid.UUID, lease_id: uuid.UUID
     ) -> Response:
         project = self._project(project_id)
+        then_next = wants_next(request)
         key = idempotency_key(request)
         body = SubmitInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -216,21 +262,55 @@ class LeaseSubmitApi(_LeaseView):
         except DistributionError as exc:
             raise api_error(exc) from None
         annotation = outcome.annotation
+        data = dict(AnnotationSerializer(annotation).data)
         if outcome.replayed:
             self.audit(action="lease.submit_replay", detail={"annotation": str(annotation.id)})
-            return Response(
-                AnnotationSerializer(annotation).data, headers={"Idempotent-Replayed": "true"}
+        else:
+            if outcome.item_completed:
+                _item_completed(project, annotation.item_id)
+            self.audit(
+                detail={
+                    "annotation": str(annotation.id),
+                    "item": str(annotation.item_id),
+                    "status": annotation.status,
+                }
             )
-        if outcome.item_completed:
-            _item_completed(project, annotation.item_id)
-        self.audit(
-            detail={
-                "annotation": str(annotation.id),
-                "item": str(annotation.item_id),
-                "status": annotation.status,
-            }
-        )
-        return Response(AnnotationSerializer(annotation).data, status=status.HTTP_201_CREATED)
+        if then_next:
+            data.update(self._next(project, prefer_held=outcome.replayed))
+        if outcome.replayed:
+            return Response(data, headers={"Idempotent-Replayed": "true"})
+        return Response(data, status=status.HTTP_201_CREATED)
+
+    def _next(self, project: Project, *, prefer_held: bool) -> dict[str, Any]:
+        """``POST next`` inside this request, with its own access event. A refusal of the next
+        lease (a competitor exclusion) does not undo the submit: it is reported instead."""
+        try:
+            outcome = lease_next(
+                project=project, membership=self.membership, prefer_held=prefer_held
+            )
+        except Excluded as exc:
+            # The refused half is a denied event, beside the submit's allowed one.
+            audit_record(
+                tenant_id=self.tenant.id,
+                actor=self.actor,
+                action="lease.next",
+                resource_type=self.audit_resource_type,
+                resource_id=project.id,
+                outcome=AccessEvent.Outcome.DENIED,
+                reason=f"forbidden: {exc}",
+                status_code=status.HTTP_403_FORBIDDEN,
+                detail={"with": "submit"},
+            )
+            return {"next": None, "next_reason": exc.code}
+        lease = outcome.lease
+        detail = {"outcome": outcome.status, "with": "submit"}
+        if lease is not None:
+            detail.update(lease=str(lease.id), item=str(lease.item_id))
+        self.audit(action="lease.next", resource_id=project.id, detail=detail)
+        return {
+            "next": None if lease is None else self._lease_body(lease),
+            "next_reason": outcome.status,
+        }
 
 
 def _item_completed(project: Project, item_id: uuid.UUID) -> None:

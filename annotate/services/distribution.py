@@ -16,6 +16,7 @@ How the invariants hold (see annotate.models.work and docs/distribution.md):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import random
@@ -26,15 +27,32 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.contrib.auth.models import Permission
+from django.core.exceptions import PermissionDenied
+from django.db import connection, transaction
+from django.http import Http404
 from django.utils import timezone
-from psycopg.errors import UniqueViolation
 
 from annotate.label_schema.results import result_errors
-from annotate.models import Annotation, Competitor, Item, Lease, Project
+from annotate.models import (
+    Annotation,
+    Competitor,
+    Item,
+    Lease,
+    Project,
+    ProjectUserObjectPermission,
+)
+from annotate.permissions import ROLE_DEFAULTS
 from tenants.ids import uuid7
 from tenants.models import Membership
-from tenants.scoping import USER_SETTING, db_set, tenant_context
+from tenants.scoping import (
+    TENANT_SETTING,
+    USER_SETTING,
+    CrossTenantWrite,
+    current_tenant_id,
+    db_set,
+)
+from tenants.sqlscript import from_row, insert_parts, run_script, select_list
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +90,54 @@ class NextOutcome:
     status: str
 
 
+# -- the project, as an annotator sees it ------------------------------------------------------
+
+# Long texts the work endpoints never read: left out of the hot query (loaded on access).
+_PROJECT_DEFERRED = ("description", "instructions")
+
+
+@functools.cache
+def _project_query() -> tuple[list[Any], str]:
+    fields, columns = select_list(Project, "p", exclude=_PROJECT_DEFERRED)
+    grants = ProjectUserObjectPermission._meta.db_table
+    sql = f"""
+SELECT {columns},
+       ARRAY(SELECT a.codename FROM {grants} g
+               JOIN {Permission._meta.db_table} a ON a.id = g.permission_id
+              WHERE g.tenant_id = p.tenant_id AND g.content_object_id = p.id
+                AND g.user_id = %s)
+  FROM annotate_project p
+ WHERE p.tenant_id = %s AND p.id = %s"""
+    return fields, sql
+
+
+def project_for_worker(
+    *, membership: Membership, project_id: uuid.UUID, permission: str = "annotate"
+) -> Project:
+    """The project, if the member holds ``permission`` on it, in one statement (the project row
+    and the member's grants on it): the hot-path twin of
+    ``annotate.selectors.projects.project_get_requiring``, with the same answers. Raises
+    Http404 when the project is missing, another tenant's, or invisible to the member, and
+    PermissionDenied naming the permission when they see it without holding it."""
+    fields, sql = _project_query()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [membership.user_id, membership.tenant_id, project_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise Http404
+    project = from_row(Project, fields, row[:-1], connection)
+    assert project.tenant_id == membership.tenant_id, "project and membership cross tenants"
+    perms = set(ROLE_DEFAULTS[membership.role])
+    perms.update(code.removesuffix("_project") for code in row[-1])
+    if perms:
+        perms.add("view")
+    if "view" not in perms:
+        raise Http404
+    if permission not in perms:
+        raise PermissionDenied(f"requires one of: {permission}")
+    return project
+
+
 # -- exclusions --------------------------------------------------------------------------------
 
 
@@ -102,20 +168,56 @@ def competitor_memberships(
     return found
 
 
+EXCLUDED_MESSAGE = (
+    "this person is a member of a tenant this tenant named as a competitor; its items are never "
+    "leased to them"
+)
+
+
 def check_not_excluded(*, tenant_id: uuid.UUID, user_id: int) -> None:
     found = competitor_memberships(tenant_id=tenant_id, user_id=user_id, restore=False)
     if found:
-        raise Excluded(
-            "this person is a member of a tenant this tenant named as a competitor; its items "
-            "are never leased to them"
-        )
+        raise Excluded(EXCLUDED_MESSAGE)
 
 
 # -- claiming ----------------------------------------------------------------------------------
 
-_CLAIM = """
+
+@functools.cache
+def _lease_columns() -> tuple[list[Any], str, list[Any]]:
+    """Lease fields and their select list (alias ``l``), and the item fields a lease's answer
+    shows (``LeaseItemSerializer``), selected by the statements that hand a lease out."""
+    fields, columns = select_list(Lease, "l")
+    item_fields = [Item._meta.get_field(name) for name in ("external_id", "data", "media")]
+    item_fields += [Item._meta.get_field("priority")]
+    return fields, columns, item_fields
+
+
+def _leases_from_rows(rows: list[tuple[Any, ...]]) -> list[Lease]:
+    """Leases from rows of (lease columns, item external_id, data, media, priority), each with
+    its item attached (only those fields loaded; the rest load on access)."""
+    fields, _, item_fields = _lease_columns()
+    n = len(fields)
+    leases = []
+    for row in rows:
+        lease = from_row(Lease, fields, row[:n], connection)
+        item = from_row(
+            Item,
+            [Item._meta.pk, Item._meta.get_field("tenant"), *item_fields],
+            [lease.item_id, lease.tenant_id, *row[n:]],
+            connection,
+        )
+        lease.item = item
+        leases.append(lease)
+    return leases
+
+
+def _claim_sql() -> str:
+    _, columns, _ = _lease_columns()
+    returned = columns.replace("l.", "leased.")
+    return f"""
 WITH picked AS (
-    SELECT i.id
+    SELECT i.id, i.priority, i.queue_key
       FROM annotate_item i
      WHERE i.tenant_id = %(tenant)s AND i.project_id = %(project)s
        AND i.status IN ('new', 'in_progress') AND i.slots_taken < %(overlap)s
@@ -125,30 +227,44 @@ WITH picked AS (
      ORDER BY i.priority DESC, i.queue_key
      LIMIT %(limit)s
        FOR UPDATE OF i SKIP LOCKED
+), numbered AS (
+    -- Lease ids ascend in queue order, so the queued ones are popped in that order.
+    SELECT id, row_number() OVER (ORDER BY priority DESC, queue_key) AS n FROM picked
+), leased AS (
+    -- The (item, annotator) key is the backstop of "never the same item twice": a row it
+    -- refuses is skipped, and then takes no slot below.
+    INSERT INTO annotate_lease (tenant_id, id, project_id, item_id, annotator_id, membership_id,
+                                state, slot_kept, gold, created_at, leased_at, expires_at)
+    SELECT %(tenant)s, (%(ids)s::uuid[])[numbered.n], %(project)s, numbered.id, %(user)s,
+           %(membership)s, %(state)s, false, false, %(now)s, %(leased_at)s, %(expires)s
+      FROM numbered
+    ON CONFLICT DO NOTHING
+    RETURNING *
 ), taken AS (
     UPDATE annotate_item i
        SET slots_taken = i.slots_taken + 1, status = 'in_progress'
-      FROM picked
-     WHERE i.tenant_id = %(tenant)s AND i.id = picked.id
-    RETURNING i.id, i.priority, i.queue_key
-), numbered AS (
-    -- Lease ids ascend in queue order, so the queued ones are popped in that order.
-    SELECT id, row_number() OVER (ORDER BY priority DESC, queue_key) AS n FROM taken
+      FROM leased
+     WHERE i.tenant_id = %(tenant)s AND i.id = leased.item_id
+    RETURNING i.id, i.external_id, i.data, i.media, i.priority
 )
-INSERT INTO annotate_lease (tenant_id, id, project_id, item_id, annotator_id, membership_id,
-                            state, slot_kept, gold, created_at, leased_at, expires_at)
-SELECT %(tenant)s, (%(ids)s::uuid[])[numbered.n], %(project)s, numbered.id, %(user)s,
-       %(membership)s, %(state)s, false, false, %(now)s, %(leased_at)s, %(expires)s
-  FROM numbered
-RETURNING id
+SELECT {returned}, taken.external_id, taken.data, taken.media, taken.priority
+  FROM leased JOIN taken ON taken.id = leased.item_id
+ ORDER BY leased.id
 """
+
+
+_CLAIM = functools.cache(_claim_sql)
 
 
 def _claim(
     *, project: Project, membership: Membership, count: int, state: str, now: datetime
-) -> list[uuid.UUID]:
+) -> list[Lease]:
     """Take up to ``count`` slots for the annotator and create their leases, in one statement.
-    Returns the new leases' ids."""
+    Returns the new leases, in queue order, each with its item's shown fields attached.
+
+    The caller holds the annotator's lock (``_next_state``), so another claim of the same
+    annotator cannot race this one; if one did (a path without the lock), the unique key
+    makes its lease row, and so its slot, not happen, and the caller's retry takes another."""
     if count <= 0:
         return []
     params = {
@@ -164,37 +280,59 @@ def _claim(
         "expires": now + timedelta(seconds=project.lease_seconds),
         "ids": sorted(uuid7() for _ in range(count)),
     }
-    for attempt in range(3):
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(_CLAIM, params)
-                return [row[0] for row in cursor.fetchall()]
-        except IntegrityError as exc:
-            # The same annotator claimed the same item on another connection in the same
-            # instant (two tabs): the unique key refused the second; try again. Any other
-            # integrity error is a bug: let it surface.
-            if not isinstance(exc.__cause__, UniqueViolation):
-                raise
-            logger.info("claim retry %d for user %s", attempt + 1, membership.user_id)
-    return []
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM(), params)
+        return _leases_from_rows(cursor.fetchall())
 
 
-def _live_leases(project: Project, membership: Membership) -> list[Lease]:
-    return list(
-        Lease.objects.filter(
-            project=project, annotator_id=membership.user_id, state__in=Lease.LIVE
-        ).order_by("created_at")
-    )
+def _next_state(project: Project, membership: Membership) -> tuple[bool, list[Lease]]:
+    """In one round trip: whether the annotator is excluded as a member of a competitor (their
+    own memberships are visible with ``app.user_id`` set to them; the competitor list is this
+    tenant's), then the annotator's lock (serialising their ``next`` calls and the worker's
+    refills for them, so a refill never reserves on the strength of a state a concurrent
+    ``next`` is changing), then their live leases in the project, oldest first."""
+    _, columns, _ = _lease_columns()
+    fields = _lease_columns()[0]
+    user_id = membership.user_id
+    with connection.cursor() as cursor:
+        _, excluded, _, live = run_script(
+            cursor,
+            [
+                ("SELECT set_config(%s, %s, true)", [USER_SETTING, str(user_id)]),
+                (
+                    "SELECT EXISTS (SELECT 1 FROM tenants_membership m WHERE m.user_id = %s "
+                    "AND m.is_active AND m.tenant_id IN (SELECT c.competitor_id FROM "
+                    "annotate_competitor c WHERE c.tenant_id = %s))",
+                    [user_id, project.tenant_id],
+                ),
+                (
+                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                    [f"lease:{project.id}:{user_id}"],
+                ),
+                (
+                    f"SELECT {columns} FROM annotate_lease l WHERE l.tenant_id = %s "
+                    "AND l.project_id = %s AND l.annotator_id = %s "
+                    "AND l.state IN ('queued', 'active') ORDER BY l.created_at",
+                    [project.tenant_id, project.id, user_id],
+                ),
+            ],
+        )
+    return bool(excluded[0][0]), [from_row(Lease, fields, row, connection) for row in live]
 
 
-def lease_next(*, project: Project, membership: Membership) -> NextOutcome:
-    """The next item for the annotator, as a lease. See module docstring."""
-    check_not_excluded(tenant_id=project.tenant_id, user_id=membership.user_id)
-    _lock_annotator(project, membership)
+def lease_next(
+    *, project: Project, membership: Membership, prefer_held: bool = False
+) -> NextOutcome:
+    """The next item for the annotator, as a lease (a new one has its item attached). See
+    module docstring. ``prefer_held``: the oldest active lease the annotator holds, if any,
+    before a new one (a retried submit-and-next gets what the first attempt handed out)."""
+    excluded, live = _next_state(project, membership)
+    if excluded:
+        raise Excluded(EXCLUDED_MESSAGE)
     now = timezone.now()
-    live = [lease for lease in _live_leases(project, membership) if lease.expires_at > now]
+    live = [lease for lease in live if lease.expires_at > now]
     active = [lease for lease in live if lease.state == Lease.State.ACTIVE]
-    if len(active) >= settings.LEASE_MAX_ACTIVE:
+    if len(active) >= settings.LEASE_MAX_ACTIVE or (prefer_held and active):
         return NextOutcome(active[0], "held")
     queued_before = sum(1 for lease in live if lease.state == Lease.State.QUEUED)
     if project.max_items_per_annotator is not None:
@@ -206,29 +344,31 @@ def lease_next(*, project: Project, membership: Membership) -> NextOutcome:
         # Queued leases are the worker's reservations, counted already; popping one adds none.
         if taken - queued_before >= project.max_items_per_annotator:
             return NextOutcome(None, "limit_reached")
-    lease_id = _pop_queued(project, membership, now) if queued_before else None
-    queued_left = queued_before - (lease_id is not None)
+    lease = _pop_queued(project, membership, now) if queued_before else None
+    queued_left = queued_before - (lease is not None)
     mix_gold = project.gold_ratio > 0 and random.random() < project.gold_ratio  # noqa: S311
-    if lease_id is None and mix_gold:
-        lease_id = _claim_gold(project, membership, now)
+    if lease is None and mix_gold:
+        gold_id = _claim_gold(project, membership, now)
+        if gold_id is not None:
+            lease = Lease.objects.select_related("item").get(id=gold_id)
     for attempt in range(CLAIM_ATTEMPTS):
-        if lease_id is not None:
+        if lease is not None:
             break
         claimed = _claim(
             project=project, membership=membership, count=1, state=Lease.State.ACTIVE, now=now
         )
-        lease_id = claimed[0] if claimed else None
+        lease = claimed[0] if claimed else None
         # SKIP LOCKED passes over rows other transactions hold for an instant (a claim, a
         # submit): "nothing claimable" is only believed when nothing is, locked or not.
-        if lease_id is None and not _claimable_exists(project, membership):
+        if lease is None and not _claimable_exists(project, membership):
             break
-        if lease_id is None:
+        if lease is None:
             time.sleep(0.002 * (attempt + 1))
-    if lease_id is None:
+    if lease is None:
         return NextOutcome(None, "exhausted")
     if settings.DISTRIBUTION_QUEUE_DEPTH and queued_left < settings.DISTRIBUTION_QUEUE_DEPTH:
         request_refill(project=project, membership=membership)
-    return NextOutcome(Lease.objects.select_related("item").get(id=lease_id), "new")
+    return NextOutcome(lease, "new")
 
 
 CLAIM_ATTEMPTS = 5
@@ -270,16 +410,6 @@ def _claim_gold(project: Project, membership: Membership, now: datetime) -> uuid
     return None if row is None else row[0]
 
 
-def _lock_annotator(project: Project, membership: Membership) -> None:
-    """Serialise one annotator's ``next`` calls and the worker's refills for them, so a refill
-    never reserves on the strength of a state a concurrent ``next`` is changing."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-            [f"lease:{project.id}:{membership.user_id}"],
-        )
-
-
 def _claimable_exists(project: Project, membership: Membership) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -302,18 +432,22 @@ def _claimable_exists(project: Project, membership: Membership) -> bool:
         return bool(cursor.fetchone()[0])
 
 
-def _pop_queued(project: Project, membership: Membership, now: datetime) -> uuid.UUID | None:
+def _pop_queued(project: Project, membership: Membership, now: datetime) -> Lease | None:
+    """Activate the annotator's oldest reservation; returns it with its item attached."""
     expires = now + timedelta(seconds=project.lease_seconds)
+    _, columns, _ = _lease_columns()
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            UPDATE annotate_lease SET state = 'active', leased_at = %s, expires_at = %s
-             WHERE tenant_id = %s AND id = (
+            f"""
+            UPDATE annotate_lease l SET state = 'active', leased_at = %s, expires_at = %s
+              FROM annotate_item i
+             WHERE l.tenant_id = %s AND l.id = (
                    SELECT id FROM annotate_lease
                     WHERE tenant_id = %s AND project_id = %s AND annotator_id = %s
                       AND state = 'queued' AND expires_at > %s
                     ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-            RETURNING id
+               AND i.tenant_id = l.tenant_id AND i.id = l.item_id
+            RETURNING {columns}, i.external_id, i.data, i.media, i.priority
             """,
             [
                 now,
@@ -325,8 +459,8 @@ def _pop_queued(project: Project, membership: Membership, now: datetime) -> uuid
                 now,
             ],
         )
-        row = cursor.fetchone()
-    return None if row is None else row[0]
+        leases = _leases_from_rows(cursor.fetchall())
+    return leases[0] if leases else None
 
 
 # -- refill (worker side) ------------------------------------------------------------------------
@@ -359,13 +493,11 @@ def queue_refill(*, project: Project, membership: Membership) -> int:
     annotator. Returns how many were reserved."""
     if not membership.is_active:
         return 0
-    try:
-        check_not_excluded(tenant_id=project.tenant_id, user_id=membership.user_id)
-    except Excluded:
+    excluded, live = _next_state(project, membership)
+    if excluded:
         return 0
-    _lock_annotator(project, membership)
     now = timezone.now()
-    live = [lease for lease in _live_leases(project, membership) if lease.expires_at > now]
+    live = [lease for lease in live if lease.expires_at > now]
     if not any(lease.state == Lease.State.ACTIVE for lease in live):
         # Only annotators at work (holding an active lease) get reservations: one who was just
         # told "nothing left" must not have items parked for them.
@@ -389,15 +521,30 @@ def queue_refill(*, project: Project, membership: Membership) -> int:
 # -- closing leases -------------------------------------------------------------------------------
 
 
+@functools.cache
+def _lease_for_update_sql() -> tuple[list[Any], list[Any], str]:
+    lease_fields, lease_columns = select_list(Lease, "l")
+    item_fields, item_columns = select_list(Item, "i")
+    sql = f"""
+SELECT {lease_columns}, {item_columns}
+  FROM annotate_lease l
+  JOIN annotate_item i ON i.tenant_id = l.tenant_id AND i.id = l.item_id
+ WHERE l.tenant_id = %s AND l.project_id = %s AND l.id = %s
+   FOR UPDATE"""
+    return lease_fields, item_fields, sql
+
+
 def _lease_for_update(*, project: Project, lease_id: uuid.UUID, user_id: int) -> Lease:
-    lease = (
-        Lease.objects.select_for_update()
-        .filter(project=project, id=lease_id)
-        .select_related("item")
-        .first()
-    )
-    if lease is None:
+    """The lease and its item, both locked, in one statement."""
+    lease_fields, item_fields, sql = _lease_for_update_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [project.tenant_id, project.id, lease_id])
+        row = cursor.fetchone()
+    if row is None:
         raise DistributionError("no such lease in this project", code="not_found", status=404)
+    n = len(lease_fields)
+    lease = from_row(Lease, lease_fields, row[:n], connection)
+    lease.item = from_row(Item, item_fields, row[n:], connection)
     if lease.annotator_id != user_id:
         raise DistributionError(
             "this lease belongs to another annotator", code="lease_not_yours", status=403
@@ -484,10 +631,10 @@ def lease_submit(
         raise ResultInvalid(errors)
     review = not lease.gold and _routed_to_review(project, lease.id)
     gold = lease.item.gold_result
-    annotation = Annotation.objects.create(
+    annotation = Annotation(
         tenant_id=project.tenant_id,
         project=project,
-        item_id=lease.item_id,
+        item=lease.item,
         lease=lease,
         author_id=membership.user_id,
         result=result,
@@ -495,9 +642,45 @@ def lease_submit(
         idempotency_key=idempotency_key,
         lead_time_ms=int((now - (lease.leased_at or lease.created_at)).total_seconds() * 1000),
         gold_score=None if gold is None else gold_score(project.label_schema, result, gold),
+        created_at=now,
     )
-    Lease.objects.filter(id=lease.id).update(state=Lease.State.SUBMITTED, closed_at=now)
-    completed = False if review or lease.gold else _count_result(project, lease.item)
+    count = not review and not lease.gold
+    columns, values, params = insert_parts(annotation, connection)
+    # One statement: the annotation, the lease closed, and (a final result) the item counted.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH annotation AS (
+                INSERT INTO annotate_annotation ({columns}) VALUES ({values}) RETURNING id
+            ), closed AS (
+                UPDATE annotate_lease SET state = 'submitted', closed_at = %(now)s
+                 WHERE tenant_id = %(tenant)s AND id = %(lease)s
+                RETURNING id
+            ), counted AS (
+                UPDATE annotate_item
+                   SET done_count = done_count + 1,
+                       status = CASE WHEN done_count + 1 >= %(overlap)s THEN 'completed'
+                                     ELSE status END
+                 WHERE %(count)s AND tenant_id = %(tenant)s AND id = %(item)s
+                RETURNING status
+            )
+            SELECT (SELECT count(*) FROM annotation), (SELECT count(*) FROM closed),
+                   (SELECT status FROM counted)
+            """,
+            {
+                **params,
+                "now": now,
+                "tenant": project.tenant_id,
+                "lease": lease.id,
+                "overlap": project.overlap,
+                "count": count,
+                "item": lease.item_id,
+            },
+        )
+        inserted, closed, status = cursor.fetchone()
+    assert inserted == 1 and closed == 1, "the locked lease was not closed"
+    lease.state, lease.closed_at = Lease.State.SUBMITTED, now
+    completed = status == Item.Status.COMPLETED
     return SubmitOutcome(annotation, replayed=False, item_completed=completed)
 
 
@@ -667,12 +850,27 @@ def workforce_report(*, project: Project) -> dict[str, Any]:
 
 
 def project_has_open_items(*, tenant_id: uuid.UUID, project_id: uuid.UUID) -> bool:
-    """Whether any item of the project still wants work (one probe of the queue index), in a
-    transaction and tenant context of its own when called outside one."""
-    with tenant_context(tenant_id):
-        return Item.objects.filter(
-            project_id=project_id, status__in=[Item.Status.NEW, Item.Status.IN_PROGRESS]
-        ).exists()
+    """Whether any item of the project still wants work (one probe of the queue index).
+
+    One round trip: the tenant setting, the probe, and the setting put back. Called outside a
+    transaction (after a commit), the three statements are one transaction of their own."""
+    active = current_tenant_id()
+    if active is not None and active != tenant_id:
+        raise CrossTenantWrite(f"open items of tenant {tenant_id} in the context of {active}")
+    with connection.cursor() as cursor:
+        _, (row,), _ = run_script(
+            cursor,
+            [
+                ("SELECT set_config(%s, %s, true)", [TENANT_SETTING, str(tenant_id)]),
+                (
+                    "SELECT EXISTS (SELECT 1 FROM annotate_item WHERE tenant_id = %s "
+                    "AND project_id = %s AND status IN ('new', 'in_progress'))",
+                    [tenant_id, project_id],
+                ),
+                ("SELECT set_config(%s, %s, true)", [TENANT_SETTING, str(active or "")]),
+            ],
+        )
+    return bool(row[0])
 
 
 def project_complete_once(*, project: Project) -> bool:

@@ -67,10 +67,44 @@ def work_until_done(
         connection.close()
 
 
-def run_annotators(w: World, members: list[Membership]) -> list[tuple[int, str]]:
+def work_combined_until_done(
+    w: World, membership: Membership, log: list[tuple[int, str]], errors: list[str]
+) -> None:
+    """One annotator's loop with ``submit?next=1``: one ``next``, then each submit hands out the
+    next lease, until there is none. Own DB connection."""
+    client = client_for(membership)
+    url = f"/api/v1/t/tenant-a/projects/{w.project_a.id}"
+    try:
+        response = client.post(f"{url}/next")
+        if response.status_code == 204:
+            return
+        lease = response.json()
+        for _ in range(1000):
+            done = client.post(
+                f"{url}/leases/{lease['id']}/submit?next=1",
+                {"result": {"label": "a"}},
+                format="json",
+                HTTP_IDEMPOTENCY_KEY=lease["id"],
+            )
+            if done.status_code not in (200, 201):
+                errors.append(f"submit?next=1 {done.status_code} {done.content[:200]!r}")
+                return
+            log.append((membership.user_id, lease["item"]["id"]))
+            lease = done.json()["next"]
+            if lease is None:
+                if done.json()["next_reason"] != "exhausted":
+                    errors.append(f"no next lease: {done.json()['next_reason']}")
+                return
+    finally:
+        connection.close()
+
+
+def run_annotators(
+    w: World, members: list[Membership], loop=work_until_done
+) -> list[tuple[int, str]]:
     log: list[tuple[int, str]] = []
     errors: list[str] = []
-    threads = [threading.Thread(target=work_until_done, args=(w, m, log, errors)) for m in members]
+    threads = [threading.Thread(target=loop, args=(w, m, log, errors)) for m in members]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -99,6 +133,37 @@ def test_overlap_3_gives_three_distinct_annotators_per_item(cworld: World) -> No
     items = add_items(w.project_a, 30)
     members = [annotator(w.project_a, f"ann-{i}") for i in range(6)]
     log = run_annotators(w, members)
+    by_item: dict[str, list[int]] = {}
+    for user, item in log:
+        by_item.setdefault(item, []).append(user)
+    assert len(by_item) == len(items)
+    for item, users in by_item.items():
+        assert len(users) == 3 and len(set(users)) == 3, (item, users)
+    check_invariants(w.project_a)
+
+
+def test_eight_annotators_with_submit_next_overlap_1_no_item_twice(cworld: World) -> None:
+    w = cworld
+    configure(w.project_a)
+    items = add_items(w.project_a, 120)
+    members = [annotator(w.project_a, f"ann-{i}") for i in range(8)]
+    log = run_annotators(w, members, work_combined_until_done)
+    per_item = Counter(item for _, item in log)
+    assert len(per_item) == len(items) and set(per_item.values()) == {1}
+    assert len({user for user, _ in log}) > 1
+    totals = check_invariants(w.project_a)
+    assert totals["annotations"] == len(items)
+    with tenant_context(w.a.id):
+        assert not Lease.objects.filter(state__in=Lease.LIVE).exists()
+
+
+def test_overlap_3_with_submit_next_gives_three_distinct_annotators(cworld: World) -> None:
+    w = cworld
+    configure(w.project_a, overlap=3)
+    w.project_a.overlap = 3
+    items = add_items(w.project_a, 30)
+    members = [annotator(w.project_a, f"ann-{i}") for i in range(6)]
+    log = run_annotators(w, members, work_combined_until_done)
     by_item: dict[str, list[int]] = {}
     for user, item in log:
         by_item.setdefault(item, []).append(user)
