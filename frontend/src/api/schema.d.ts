@@ -609,7 +609,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Submit a result on your lease (validated against the label schema) */
+        /** Submit a result on your lease (validated against the label schema); ?next=1 also hands out your next lease */
         post: operations["leases_submit"];
         delete?: never;
         options?: never;
@@ -1244,6 +1244,15 @@ export interface components {
             /** @description Items you hold now */
             active_leases: number;
         };
+        /**
+         * @description * `new` - new
+         *     * `held` - held
+         *     * `exhausted` - exhausted
+         *     * `limit_reached` - limit_reached
+         *     * `competitor_excluded` - competitor_excluded
+         * @enum {string}
+         */
+        NextReasonEnum: "new" | "held" | "exhausted" | "limit_reached" | "competitor_excluded";
         OperatorGrant: {
             /** Format: uuid */
             id: string;
@@ -1660,6 +1669,38 @@ export interface components {
         SubmitInputRequest: {
             /** @description One key per label field; see docs/label-schema.md */
             result: unknown;
+        };
+        /** @description The annotation; with ``?next=1`` also the next lease (as ``POST next`` would answer). */
+        SubmitResponse: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            item_id: string;
+            /** Format: uuid */
+            lease_id: string | null;
+            /** Format: uuid */
+            parent_id: string | null;
+            author_id: number;
+            version: number;
+            status: components["schemas"]["AnnotationStatusEnum"];
+            result: unknown;
+            /** Format: double */
+            gold_score: number | null;
+            lead_time_ms: number | null;
+            /** Format: date-time */
+            created_at: string;
+            /** @description With ?next=1: your next lease, or null when there is nothing for you (next_reason says why) */
+            next?: components["schemas"]["Lease"] | null;
+            /**
+             * @description With ?next=1: `new` (a lease just handed out), `held` (one you already held), or why there is none: `exhausted`, `limit_reached`, `competitor_excluded`
+             *
+             *     * `new` - new
+             *     * `held` - held
+             *     * `exhausted` - exhausted
+             *     * `limit_reached` - limit_reached
+             *     * `competitor_excluded` - competitor_excluded
+             */
+            next_reason?: components["schemas"]["NextReasonEnum"];
         };
         TenantRef: {
             /** Format: uuid */
@@ -4433,7 +4474,10 @@ export interface operations {
     };
     leases_submit: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description 1: in the same request, also get your next lease (`next`, `next_reason` in the answer), as `POST next` would answer right after the submit. On a replayed submit, the lease you already hold comes first. */
+                next?: "0" | "1" | "false" | "true";
+            };
             header?: {
                 /** @description Send the same key on a retry: the first annotation is returned (200, header Idempotent-Replayed: true) instead of a 409 */
                 "Idempotency-Key"?: string;
@@ -4457,7 +4501,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Annotation"];
+                    "application/json": components["schemas"]["SubmitResponse"];
                 };
             };
             201: {
@@ -4465,7 +4509,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Annotation"];
+                    "application/json": components["schemas"]["SubmitResponse"];
                 };
             };
             /** @description Invalid input; `error.fields` names each field */
