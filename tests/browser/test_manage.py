@@ -84,7 +84,8 @@ def test_manager_imports_with_live_progress_and_sees_the_dashboard(
         assert not Item.objects.filter(external_id__in=["x1", "x2"]).exists()
 
     # Some work, then the dashboard: progress over time, throughput, agreement, gold accuracy.
-    configure(w.project_a, overlap=2, gold_ratio=0.2)
+    # Gold ratio 1: every annotator gets each gold item once, first (deterministic for the test).
+    configure(w.project_a, overlap=2, gold_ratio=1.0)
     answers = {"gold one": "a", "gold two": "b"}
     label(w, "ann-1", answers, 14)
     label(w, "ann-2", {"gold one": "b", "gold two": "b"}, 10)
