@@ -46,7 +46,14 @@ export type SuccessBody<O> =
   | { [C in keyof Responses<O>]: C extends SuccessCode ? JsonOf<Responses<O>[C]> : never }[keyof Responses<O>]
   | (204 extends keyof Responses<O> ? undefined : never);
 
-type Opt<K extends string, T> = [T] extends [never] ? { [_ in K]?: never } : undefined extends T ? { [_ in K]?: T } : { [_ in K]: T };
+/** `K` may be left out when its value may be undefined or every key of it is optional. */
+type Opt<K extends string, T> = [T] extends [never]
+  ? { [_ in K]?: never }
+  : undefined extends T
+    ? { [_ in K]?: T }
+    : {} extends T
+      ? { [_ in K]?: T }
+      : { [_ in K]: T };
 
 export type CallOptions<O> = Opt<'path', PathParams<O>> &
   Opt<'query', QueryParams<O>> &
