@@ -230,6 +230,9 @@ class AccessSeal(TenantOwnedModel):
         constraints: ClassVar = [
             models.UniqueConstraint(fields=["tenant", "seq"], name="seal_tenant_seq_key"),
         ]
+        # The sealer's anti-join ("events of the tenant above a cursor with no seal") reads
+        # seals by tenant and event id in order: a merge join on this index.
+        indexes: ClassVar = [models.Index(fields=["tenant", "event"], name="seal_tenant_event_idx")]
 
 
 class AuditCheckpoint(TenantOwnedModel):

@@ -171,12 +171,16 @@ def _candidates(tenant_id: uuid.UUID, floor: int) -> Iterator[list[tuple[Any, ..
     last_id = floor
     while True:
         with connection.cursor() as cursor:
+            # TRICKY: the seal side is bounded by the cursor too (``s.event_id > last``). Within
+            # the run's transaction, on statistics that predate the new events, the planner
+            # may pick a nested loop probing the seals once per event; unbounded, each probe
+            # read every seal of the tenant (11.6 s for a batch of 5,000 after 5,000 seals).
             cursor.execute(
                 f"SELECT {EVENT_COLUMNS} FROM tenants_accessevent e "
-                "WHERE e.tenant_id = %s AND e.id > %s AND NOT EXISTS "
-                "(SELECT 1 FROM tenants_accessseal s WHERE s.event_id = e.id) "
-                "ORDER BY e.id LIMIT %s",
-                [tenant_id, last_id, BATCH],
+                "WHERE e.tenant_id = %(t)s AND e.id > %(last)s AND NOT EXISTS (SELECT 1 FROM "
+                "tenants_accessseal s WHERE s.tenant_id = e.tenant_id AND s.event_id = e.id "
+                "AND s.event_id > %(last)s) ORDER BY e.id LIMIT %(n)s",
+                {"t": tenant_id, "last": last_id, "n": BATCH},
             )
             rows = cursor.fetchall()
         if not rows:
