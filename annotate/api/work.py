@@ -8,9 +8,11 @@ for them (``exhausted`` or ``limit_reached``).
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -74,6 +76,57 @@ class AnnotationSerializer(serializers.Serializer):
     gold_score = serializers.FloatField(allow_null=True)
     lead_time_ms = serializers.IntegerField(allow_null=True)
     created_at = serializers.DateTimeField()
+
+
+def _when(value: datetime | None) -> str | None:
+    """A datetime as DRF's DateTimeField shows it (ISO 8601, current time zone, ``Z``)."""
+    if value is None:
+        return None
+    text = value.astimezone(timezone.get_current_timezone()).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def lease_body(lease: Lease) -> dict[str, Any]:
+    """``LeaseSerializer(lease).data``, built directly: these answers are the annotator's loop,
+    and a serializer instance deep-copies its fields on every use.
+    ``tests/distribution/test_submit_next.py`` checks both give the same."""
+    item = lease.item
+    return {
+        "id": str(lease.id),
+        "project_id": str(lease.project_id),
+        "state": lease.state,
+        "leased_at": _when(lease.leased_at),
+        "expires_at": _when(lease.expires_at),
+        "closed_at": _when(lease.closed_at),
+        "item": {
+            "id": str(item.id),
+            "external_id": item.external_id,
+            "data": item.data,
+            "media": item.media,
+            "priority": item.priority,
+        },
+    }
+
+
+def annotation_body(annotation: Annotation) -> dict[str, Any]:
+    """``AnnotationSerializer(annotation).data``, built directly (see ``lease_body``)."""
+
+    def uuid_or_none(value: uuid.UUID | None) -> str | None:
+        return None if value is None else str(value)
+
+    return {
+        "id": str(annotation.id),
+        "item_id": str(annotation.item_id),
+        "lease_id": uuid_or_none(annotation.lease_id),
+        "parent_id": uuid_or_none(annotation.parent_id),
+        "author_id": annotation.author_id,
+        "version": annotation.version,
+        "status": annotation.status,
+        "result": annotation.result,
+        "gold_score": None if annotation.gold_score is None else float(annotation.gold_score),
+        "lead_time_ms": annotation.lead_time_ms,
+        "created_at": _when(annotation.created_at),
+    }
 
 
 class SubmitInputSerializer(StrictSerializer):
@@ -142,7 +195,7 @@ class _LeaseView(TenantAPIView):
     def _lease_body(self, lease: Lease) -> dict[str, Any]:
         if not Lease.item.is_cached(lease):
             lease = Lease.objects.select_related("item").get(id=lease.id)
-        return LeaseSerializer(lease).data
+        return lease_body(lease)
 
 
 class LeaseNextApi(_LeaseView):
@@ -262,7 +315,7 @@ class LeaseSubmitApi(_LeaseView):
         except DistributionError as exc:
             raise api_error(exc) from None
         annotation = outcome.annotation
-        data = dict(AnnotationSerializer(annotation).data)
+        data = annotation_body(annotation)
         if outcome.replayed:
             self.audit(action="lease.submit_replay", detail={"annotation": str(annotation.id)})
         else:

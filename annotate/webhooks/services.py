@@ -18,8 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
 from django.utils import timezone
 
 from annotate.models import Project
@@ -167,14 +166,15 @@ def webhook_emit(
         raise ValueError(f"unknown webhook event {event!r}; one of {', '.join(EVENTS)}")
     if require_tenant_id() != tenant_id:
         raise CrossTenantWrite(f"webhook_emit for tenant {tenant_id} in another tenant's context")
-    scope = Q(project__isnull=True)
-    if project_id is not None:
-        scope |= Q(project_id=project_id)
-    webhook_ids = list(
-        Webhook.objects.filter(scope, active=True, events__contains=[event]).values_list(
-            "id", flat=True
+    # Raw SQL: this runs on every completed item, and the ORM's compilation of the same query
+    # cost more than the query (tenant filter as the scoped manager's, RLS besides).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM webhooks_webhook WHERE tenant_id = %s AND active "
+            "AND events @> ARRAY[%s]::varchar[] AND (project_id IS NULL OR project_id = %s)",
+            [tenant_id, event, project_id],
         )
-    )
+        webhook_ids = [row[0] for row in cursor.fetchall()]
     if not webhook_ids:
         return 0
     return len(_deliveries_create(tenant_id, webhook_ids, event, project_id, payload))

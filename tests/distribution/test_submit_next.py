@@ -211,3 +211,29 @@ def test_a_competitor_exclusion_refuses_the_next_but_keeps_the_submit(setup: Wor
         refused = AccessEvent.objects.get(action="lease.next", outcome="denied")
     assert refused.status_code == 403 and "competitor" in refused.reason
     check_invariants(w.project_a)
+
+
+def test_direct_bodies_equal_the_serializers_they_replace(setup: World) -> None:
+    from annotate.api.work import (
+        AnnotationSerializer,
+        LeaseSerializer,
+        annotation_body,
+        lease_body,
+    )
+
+    w = setup
+    configure(w.project_a, review_ratio=1.0)
+    client = client_for(annotator(w.project_a, "ann-1"))
+    first = client.post(f"{base(w)}/next").json()
+    submit_next(client, w, first["id"], {"label": "a"})
+    with tenant_context(w.a.id):
+        Annotation.objects.update(gold_score=0.5)
+        leases = list(Lease.objects.select_related("item"))
+        Lease.objects.filter(id=leases[0].id).update(leased_at=None)
+        leases = list(Lease.objects.select_related("item"))
+        annotations = list(Annotation.objects.all())
+    assert {lease.state for lease in leases} == {"active", "submitted"}
+    for lease in leases:
+        assert lease_body(lease) == LeaseSerializer(lease).data
+    for annotation in annotations:
+        assert annotation_body(annotation) == AnnotationSerializer(annotation).data
