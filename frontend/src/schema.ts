@@ -3,7 +3,8 @@
  *
  * 1. Syntax: strict JSON (RFC 8259). Errors carry a line and column computed here, because
  *    browsers word JSON.parse errors differently and some give no position at all.
- * 2. Structure: basic checks that mirror the server's rules; the server stays authoritative.
+ * 2. Structure: the server's rules (types, names, choices, sources, unknown keys), mirrored;
+ *    the server stays authoritative.
  *
  * Example of a valid schema:
  *   {"version": 1, "data": {"text": {"type": "text"}},
@@ -265,8 +266,32 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function isNonEmptyString(v: unknown): v is string {
-  return typeof v === 'string' && v.trim() !== '';
+function isInt(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v);
+}
+
+// The server's rules (annotate/label_schema/__init__.py), mirrored so the editor can say what
+// is wrong while the manager types; the server stays authoritative and words its errors alike.
+const NAME_RE = /^[a-z][a-z0-9_]{0,63}$/;
+const DATA_TYPES = ['text', 'image', 'url', 'number', 'json', 'text_list'];
+const FIELD_TYPES = ['choices', 'rating', 'text', 'spans', 'boxes', 'comparison'];
+const SOURCE_TYPES: Record<string, string> = { spans: 'text', boxes: 'image', comparison: 'text_list' };
+const RATIONALE = ['none', 'optional', 'required'];
+const MAX_FIELDS = 50;
+const MAX_CHOICES = 500;
+const MAX_CHOICE_LENGTH = 200;
+
+function checkChoices(field: Record<string, unknown>, p: string, key: string, add: (path: string, m: string) => void): void {
+  const choices = field[key];
+  if (!Array.isArray(choices) || choices.length === 0 || !choices.every((c) => typeof c === 'string' && c.trim() !== '')) {
+    add(`${p}.${key}`, 'must be a non-empty list of non-empty strings');
+    return;
+  }
+  if (choices.length > MAX_CHOICES) add(`${p}.${key}`, `${choices.length} entries exceeds the limit of ${MAX_CHOICES}`);
+  if (new Set(choices).size !== choices.length) add(`${p}.${key}`, 'must be unique');
+  choices.forEach((c: string, j: number) => {
+    if (c.length > MAX_CHOICE_LENGTH) add(`${p}.${key}[${j}]`, `longer than ${MAX_CHOICE_LENGTH} characters`);
+  });
 }
 
 /** Structural checks on an already-parsed value. Returns [] when it looks valid. */
@@ -277,64 +302,109 @@ export function checkSchemaStructure(schema: unknown): SchemaIssue[] {
   };
 
   if (!isPlainObject(schema)) {
-    add('', 'must be a JSON object like {"version": 1, "fields": [...]}');
+    add('', 'must be a JSON object like {"version": 1, "data": {...}, "fields": [...]}');
     return issues;
   }
-
-  const version = schema.version;
-  if (version === undefined) add('version', 'is required');
-  else if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) {
-    add('version', 'must be a positive integer');
+  for (const key of Object.keys(schema).sort()) {
+    if (!['version', 'data', 'fields'].includes(key)) add(key, 'unknown key');
   }
+  if (schema.version === undefined) add('version', 'is required');
+  else if (schema.version !== 1) add('version', 'must be 1');
 
-  if (schema.data !== undefined) {
-    if (!isPlainObject(schema.data)) {
-      add('data', 'must be an object mapping item keys to {"type": ...}');
-    } else {
-      for (const [key, spec] of Object.entries(schema.data)) {
-        if (!isPlainObject(spec)) add(`data.${key}`, 'must be an object');
-        else if (!isNonEmptyString(spec.type)) add(`data.${key}.type`, 'must be a non-empty string');
+  const data = schema.data;
+  if (!isPlainObject(data) || Object.keys(data).length === 0) {
+    add('data', 'must be an object naming at least one item data field, like {"text": {"type": "text"}}');
+  } else {
+    for (const [name, spec] of Object.entries(data)) {
+      const p = `data.${name}`;
+      if (!NAME_RE.test(name)) add(p, `name must match ${NAME_RE.source}`);
+      if (!isPlainObject(spec)) {
+        add(p, 'must be an object like {"type": "text"}');
+        continue;
       }
+      if (!DATA_TYPES.includes(spec.type as string)) add(`${p}.type`, `must be one of ${DATA_TYPES.join(', ')}`);
+      if (spec.required !== undefined && typeof spec.required !== 'boolean') add(`${p}.required`, 'must be true or false');
+      const allowed = ['type', 'required'];
+      if (spec.type === 'text_list') {
+        allowed.push('min_items', 'max_items');
+        const low = spec.min_items ?? 2;
+        const high = spec.max_items ?? 20;
+        if (!isInt(low) || !isInt(high) || !(1 <= low && low <= high && high <= 100)) {
+          add(`${p}.min_items/max_items`, 'integers, 1 <= min_items <= max_items <= 100');
+        }
+      }
+      for (const key of Object.keys(spec).sort()) if (!allowed.includes(key)) add(`${p}.${key}`, 'unknown key');
     }
   }
 
   const fields = schema.fields;
   if (fields === undefined) {
     add('fields', 'is required');
-  } else if (!Array.isArray(fields) || fields.length === 0) {
-    add('fields', 'must be a non-empty list');
-  } else {
-    const seen = new Set<string>();
-    fields.forEach((field: unknown, idx: number) => {
-      const p = `fields[${idx}]`;
-      if (!isPlainObject(field)) {
-        add(p, 'must be an object');
-        return;
-      }
-      if (!isNonEmptyString(field.name)) {
-        add(`${p}.name`, 'must be a non-empty string');
-      } else if (seen.has(field.name)) {
-        add(`${p}.name`, `duplicate field name "${field.name}"`);
-      } else {
-        seen.add(field.name);
-      }
-      if (!isNonEmptyString(field.type)) add(`${p}.type`, 'must be a non-empty string');
-      if (field.type === 'choices' || field.choices !== undefined) {
-        const choices = field.choices;
-        const ok =
-          Array.isArray(choices) &&
-          choices.length > 0 &&
-          choices.every(isNonEmptyString) &&
-          new Set(choices).size === choices.length;
-        if (!ok) add(`${p}.choices`, 'must be a non-empty list of unique strings');
-      }
-      for (const flag of ['multiple', 'required'] as const) {
-        if (field[flag] !== undefined && typeof field[flag] !== 'boolean') {
-          add(`${p}.${flag}`, 'must be true or false');
-        }
-      }
-    });
+    return issues;
   }
+  if (!Array.isArray(fields) || fields.length === 0) {
+    add('fields', 'must be a non-empty list of label fields');
+    return issues;
+  }
+  if (fields.length > MAX_FIELDS) {
+    add('fields', `${fields.length} fields exceeds the limit of ${MAX_FIELDS}`);
+    return issues;
+  }
+  const seen = new Set<string>();
+  fields.forEach((field: unknown, idx: number) => {
+    const p = `fields[${idx}]`;
+    if (!isPlainObject(field)) {
+      add(p, 'must be an object');
+      return;
+    }
+    const name = field.name;
+    if (typeof name !== 'string' || !NAME_RE.test(name)) add(`${p}.name`, `must be a string matching ${NAME_RE.source}`);
+    else if (seen.has(name)) add(`${p}.name`, `duplicate field name "${name}"`);
+    else seen.add(name);
+    const kind = field.type;
+    if (typeof kind !== 'string' || !FIELD_TYPES.includes(kind)) {
+      add(`${p}.type`, `must be one of ${FIELD_TYPES.join(', ')}`);
+      return;
+    }
+    if (field.required !== undefined && typeof field.required !== 'boolean') add(`${p}.required`, 'must be true or false');
+    if (field.title !== undefined && typeof field.title !== 'string') add(`${p}.title`, 'must be a string');
+    const allowed = ['name', 'type', 'required', 'title'];
+    if (kind === 'choices') {
+      allowed.push('choices', 'multiple');
+      checkChoices(field, p, 'choices', add);
+      if (field.multiple !== undefined && typeof field.multiple !== 'boolean') add(`${p}.multiple`, 'must be true or false');
+    } else if (kind === 'rating') {
+      allowed.push('min', 'max');
+      const low = field.min ?? 1;
+      const high = field.max ?? 5;
+      if (!isInt(low) || !isInt(high)) add(`${p}.min/max`, 'must be integers');
+      else if (!(low < high && high <= low + 100)) add(`${p}.max`, 'must be greater than min, by at most 100');
+    } else if (kind === 'text') {
+      allowed.push('max_length');
+      const limit = field.max_length ?? 10_000;
+      if (!isInt(limit) || limit < 1 || limit > 100_000) add(`${p}.max_length`, 'must be an integer from 1 to 100000');
+    } else if (kind === 'spans' || kind === 'boxes') {
+      allowed.push('labels', 'source');
+      if (kind === 'spans') allowed.push('allow_overlap');
+      checkChoices(field, p, 'labels', add);
+      if (kind === 'spans' && field.allow_overlap !== undefined && typeof field.allow_overlap !== 'boolean') {
+        add(`${p}.allow_overlap`, 'must be true or false');
+      }
+    } else if (kind === 'comparison') {
+      allowed.push('source', 'criteria', 'allow_tie', 'rationale');
+      if (field.criteria !== undefined) checkChoices(field, p, 'criteria', add);
+      if (field.allow_tie !== undefined && typeof field.allow_tie !== 'boolean') add(`${p}.allow_tie`, 'must be true or false');
+      if (!RATIONALE.includes((field.rationale ?? 'optional') as string)) add(`${p}.rationale`, `must be one of ${RATIONALE.join(', ')}`);
+    }
+    const wanted = SOURCE_TYPES[kind];
+    if (wanted) {
+      const spec = isPlainObject(data) && typeof field.source === 'string' ? data[field.source] : undefined;
+      if (!isPlainObject(spec) || spec.type !== wanted) add(`${p}.source`, `must name a data field of type ${wanted} (declared in data)`);
+    }
+    for (const key of Object.keys(field).sort()) {
+      if (!allowed.includes(key)) add(`${p}.${key}`, `unknown key for a ${kind} field`);
+    }
+  });
   return issues;
 }
 

@@ -208,7 +208,7 @@ describe('signed in', () => {
     testid('project-form')!.dispatchEvent(new Event('submit', { cancelable: true }));
     expect(calls.filter((c) => c.method === 'POST')).toHaveLength(0);
 
-    schema.value = JSON.stringify({ version: 1, fields: [{ name: 's', type: 'text' }] });
+    schema.value = JSON.stringify({ version: 1, data: { text: { type: 'text' } }, fields: [{ name: 's', type: 'text' }] });
     schema.dispatchEvent(new Event('input'));
     expect(testid('schema-status')?.textContent).toMatch(/looks valid: 1 label field\./);
     testid('project-form')!.dispatchEvent(new Event('submit', { cancelable: true }));
@@ -226,7 +226,7 @@ describe('signed in', () => {
       description: '',
       instructions: '',
       overlap: 1,
-      label_schema: { version: 1, fields: [{ name: 's', type: 'text' }] },
+      label_schema: { version: 1, data: { text: { type: 'text' } }, fields: [{ name: 's', type: 'text' }] },
     });
   });
 

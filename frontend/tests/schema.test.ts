@@ -95,6 +95,7 @@ describe('validateSchemaText', () => {
     const r = validateSchemaText(
       JSON.stringify({
         version: 1,
+        data: { text: { type: 'text' } },
         fields: [
           { name: 'a', type: 'choices', choices: [] },
           { name: 'a', type: 'choices', choices: ['x', 'x'], multiple: 'no' },
@@ -106,23 +107,65 @@ describe('validateSchemaText', () => {
     if (r.ok) return;
     expect(r.kind).toBe('structure');
     expect(r.issues.map(formatIssue)).toEqual([
-      'fields[0].choices: must be a non-empty list of unique strings',
+      'fields[0].choices: must be a non-empty list of non-empty strings',
       'fields[1].name: duplicate field name "a"',
-      'fields[1].choices: must be a non-empty list of unique strings',
+      'fields[1].choices: must be unique',
       'fields[1].multiple: must be true or false',
-      'fields[2].name: must be a non-empty string',
+      'fields[2].name: must be a string matching ^[a-z][a-z0-9_]{0,63}$',
     ]);
   });
 
   it('checks the top level', () => {
     expect(checkSchemaStructure([])).toEqual([{ path: '', message: expect.stringMatching(/JSON object/) }]);
-    expect(checkSchemaStructure({}).map((i) => i.path)).toEqual(['version', 'fields']);
-    expect(checkSchemaStructure({ version: 0, fields: [] }).map(formatIssue)).toEqual([
-      'version: must be a positive integer',
-      'fields: must be a non-empty list',
+    expect(checkSchemaStructure({}).map((i) => i.path)).toEqual(['version', 'data', 'fields']);
+    expect(checkSchemaStructure({ version: 0, data: { text: { type: 'text' } }, fields: [], extra: 1 }).map(formatIssue)).toEqual([
+      'extra: unknown key',
+      'version: must be 1',
+      'fields: must be a non-empty list of label fields',
     ]);
     expect(checkSchemaStructure({ version: 1, data: { text: {} }, fields: [{ name: 'x', type: 'text' }] })).toEqual([
-      { path: 'data.text.type', message: 'must be a non-empty string' },
+      { path: 'data.text.type', message: 'must be one of text, image, url, number, json, text_list' },
+    ]);
+  });
+
+  it('mirrors the server on every field type, sources and unknown keys', () => {
+    const data = { text: { type: 'text' }, img: { type: 'image' }, responses: { type: 'text_list', min_items: 2, max_items: 2 } };
+    const valid = {
+      version: 1,
+      data,
+      fields: [
+        { name: 'topic', type: 'choices', choices: ['a', 'b'], multiple: true, title: 'Topic' },
+        { name: 'score', type: 'rating', min: 0, max: 10 },
+        { name: 'note', type: 'text', max_length: 500, required: false },
+        { name: 'ents', type: 'spans', labels: ['PER', 'ORG'], source: 'text', allow_overlap: true },
+        { name: 'objs', type: 'boxes', labels: ['car'], source: 'img' },
+        { name: 'better', type: 'comparison', source: 'responses', criteria: ['safety'], allow_tie: true, rationale: 'required' },
+      ],
+    };
+    expect(checkSchemaStructure(valid)).toEqual([]);
+    const bad = {
+      version: 1,
+      data: { Text: { type: 'text' }, responses: { type: 'text_list', min_items: 3, max_items: 2, colour: 'red' } },
+      fields: [
+        { name: 'score', type: 'rating', min: 5, max: 5 },
+        { name: 'note', type: 'text', max_length: 0 },
+        { name: 'ents', type: 'spans', labels: ['PER'], source: 'responses' },
+        { name: 'objs', type: 'boxes', labels: ['car'], source: 'img', allow_overlap: true },
+        { name: 'better', type: 'comparison', source: 'responses', rationale: 'maybe' },
+        { name: 'what', type: 'slider' },
+      ],
+    };
+    expect(checkSchemaStructure(bad).map(formatIssue)).toEqual([
+      'data.Text: name must match ^[a-z][a-z0-9_]{0,63}$',
+      'data.responses.min_items/max_items: integers, 1 <= min_items <= max_items <= 100',
+      'data.responses.colour: unknown key',
+      'fields[0].max: must be greater than min, by at most 100',
+      'fields[1].max_length: must be an integer from 1 to 100000',
+      'fields[2].source: must name a data field of type text (declared in data)',
+      'fields[3].source: must name a data field of type image (declared in data)',
+      'fields[3].allow_overlap: unknown key for a boxes field',
+      'fields[4].rationale: must be one of none, optional, required',
+      'fields[5].type: must be one of choices, rating, text, spans, boxes, comparison',
     ]);
   });
 });
