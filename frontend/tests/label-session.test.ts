@@ -54,7 +54,7 @@ describe('WorkSession', () => {
     let release: () => void = () => {};
     const gate = new Promise<void>((r) => (release = r));
     const { calls } = server(3, {
-      [`POST ${base}/leases/l1/submit`]: async () => {
+      [`POST ${base}/leases/l1/submit?next=1`]: async () => {
         order.push('submit');
         await gate;
         return json(201, { id: 'a1' });
@@ -73,10 +73,22 @@ describe('WorkSession', () => {
     expect(order).toEqual(['submit']);
   });
 
+  it('takes the next lease from the submit answer (?next=1): no extra request', async () => {
+    const { calls } = server(2, {
+      [`POST ${base}/leases/l1/submit?next=1`]: json(201, { id: 'a1', next: lease('l9'), next_reason: 'new' }),
+    });
+    const s = new WorkSession('acme', 'p1');
+    await s.start();
+    await s.submit(s.current!, { x: 1 });
+    await s.settle();
+    expect([s.current?.id, s.upcoming?.id]).toEqual(['l2', 'l9']);
+    expect(calls.filter((c) => c.path.endsWith('/next'))).toHaveLength(2); // the two at start only
+  });
+
   it('retries a submit lost on the network with the same Idempotency-Key', async () => {
     let attempts = 0;
     const { calls } = server(2, {
-      [`POST ${base}/leases/l1/submit`]: () => {
+      [`POST ${base}/leases/l1/submit?next=1`]: () => {
         attempts++;
         if (attempts < 3) return Promise.reject(new TypeError('Failed to fetch'));
         return new Response(JSON.stringify({ id: 'a1' }), { status: 200, headers: { 'Idempotent-Replayed': 'true' } });
@@ -86,7 +98,7 @@ describe('WorkSession', () => {
     const s = new WorkSession('acme', 'p1', { onSaved: (_l, _a, replayed) => saved.push(replayed) }, { retryDelays: [1, 1, 1] });
     await s.start();
     await s.submit(s.current!, { x: 1 });
-    const keys = calls.filter((c) => c.path.endsWith('/submit')).map((c) => c.headers['Idempotency-Key']);
+    const keys = calls.filter((c) => c.path.includes('/submit')).map((c) => c.headers['Idempotency-Key']);
     expect(keys).toHaveLength(3);
     expect(new Set(keys).size).toBe(1);
     expect(keys[0]).toBeTruthy();
@@ -96,13 +108,13 @@ describe('WorkSession', () => {
   it('reports a refusal (lease expired) without retrying', async () => {
     const refused: string[] = [];
     const { calls } = server(2, {
-      [`POST ${base}/leases/l1/submit`]: json(409, { error: { code: 'lease_expired', message: 'expired' } }),
+      [`POST ${base}/leases/l1/submit?next=1`]: json(409, { error: { code: 'lease_expired', message: 'expired' } }),
     });
     const s = new WorkSession('acme', 'p1', { onRefused: (_l, e) => refused.push(e.code) }, { retryDelays: [1] });
     await s.start();
     await s.submit(s.current!, {});
     expect(refused).toEqual(['lease_expired']);
-    expect(calls.filter((c) => c.path.endsWith('/submit'))).toHaveLength(1);
+    expect(calls.filter((c) => c.path.includes('/submit'))).toHaveLength(1);
   });
 
   it('ends with the server\'s reason when nothing is left', async () => {

@@ -66,7 +66,7 @@ function serve() {
       const t = texts[n - 1];
       return t ? json(201, lease(`l${n}`, t)) : new Response(null, { status: 204, headers: { 'Annotate-Reason': 'exhausted' } });
     },
-    [`POST ${base}/leases/l1/submit`]: json(201, { id: 'a1' }),
+    [`POST ${base}/leases/l1/submit?next=1`]: json(201, { id: 'a1' }),
     [`POST ${base}/leases/l2/skip`]: json(200, lease('l2', 'second')),
     [`POST ${base}/leases/l3/release`]: json(200, lease('l3', 'third')),
   });
@@ -86,13 +86,13 @@ describe('labeling screen', () => {
 
     press('Enter'); // nothing chosen yet: refused with a message, nothing sent
     expect(root.querySelector('[data-testid=status-line]')!.textContent).toMatch(/Choose/);
-    expect(calls.some((c) => c.path.endsWith('/submit'))).toBe(false);
+    expect(calls.some((c) => c.path.includes('/submit'))).toBe(false);
 
     press('2');
     press('Enter');
     expect(item().dataset.leaseId).toBe('l2'); // synchronously: prefetched
-    await until(() => calls.some((c) => c.path.endsWith('/submit')), 'the submit');
-    const submit = calls.find((c) => c.path.endsWith('/submit'))!;
+    await until(() => calls.some((c) => c.path.includes('/submit')), 'the submit');
+    const submit = calls.find((c) => c.path.includes('/submit'))!;
     expect(submit.body).toEqual({ result: { sentiment: 'negative' } });
     expect(submit.headers['Idempotency-Key']).toBeTruthy();
 

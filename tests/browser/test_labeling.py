@@ -193,7 +193,7 @@ def test_lease_expiry_is_explained_and_a_lost_answer_is_retried_once(live_url: s
         else:
             route.fulfill(response=response)
 
-    page.route("**/leases/*/submit", drop_first_reply)
+    page.route("**/leases/*/submit*", drop_first_reply)
     lease_id = page.get_by_test_id("label-item").get_attribute("data-lease-id")
     _keys(page, "2", "Enter")
     page.wait_for_function(

@@ -13,7 +13,7 @@
 import { ApiError, call, type Schemas } from '../api/client';
 
 export type Lease = Schemas['Lease'];
-export type Annotation = Schemas['Annotation'];
+export type Annotation = Schemas['SubmitResponse'];
 export type EndReason = 'exhausted' | 'limit_reached';
 
 export interface SessionEvents {
@@ -146,6 +146,19 @@ export class WorkSession {
     return this.refilling;
   }
 
+  /** A lease handed out with a submit (or why there was none). */
+  private take(next: Lease | null, reason: string | null): void {
+    if (next) {
+      if (this.done.has(next.id) || this.queue.some((l) => l.id === next.id)) return;
+      if (next.state !== 'active' || this.queue.length >= this.maxActive) return;
+      this.queue.push(next);
+      this.preload(next);
+      this.events.onQueue?.(this.queue.length);
+    } else if (reason === 'exhausted' || reason === 'limit_reached' || reason === 'competitor_excluded') {
+      this.ended = reason === 'limit_reached' ? 'limit_reached' : 'exhausted';
+    }
+  }
+
   /** Forget the lease on screen (expired): the next one moves up. */
   drop(lease: Lease): void {
     this.done.add(lease.id);
@@ -182,11 +195,16 @@ export class WorkSession {
     const delays = this.opts.retryDelays ?? DEFAULT_DELAYS;
     for (let attempt = 0; ; attempt++) {
       try {
+        // ?next=1: the server hands out the next lease in the same request (one round trip
+        // per item instead of two); the refill that follows then finds the queue full.
         const { data, headers } = await call('post', '/api/v1/t/{tenant}/projects/{project_id}/leases/{lease_id}/submit', {
           path: { ...this.path, lease_id: lease.id },
+          query: { next: '1' },
           body: { result },
           headers: { 'Idempotency-Key': key },
         });
+        this.noteClock(headers);
+        this.take(data.next ?? null, data.next_reason ?? null);
         this.events.onSaved?.(lease, data, headers.get('Idempotent-Replayed') === 'true');
         return data;
       } catch (err) {
