@@ -101,6 +101,9 @@ class Item(TenantOwnedModel):
     belongs to the same tenant, and to the same project (whose tenant key in turn implies the
     tenant exists). So the per-column constraints Django would add are switched off
     (``db_constraint=False``) instead of checking the same facts four times per row.
+    Likewise their single-column indexes (``db_index=False``): every query runs under RLS with
+    the tenant in its predicate, so the composite indexes below, each led by the tenant, serve
+    it; three more indexes to maintain per row cost about a fifth of the ingest rate.
     """
 
     tenant = models.ForeignKey(
@@ -109,6 +112,7 @@ class Item(TenantOwnedModel):
         editable=False,
         related_name="+",
         db_constraint=False,
+        db_index=False,
     )
 
     class Status(models.TextChoices):
@@ -121,10 +125,18 @@ class Item(TenantOwnedModel):
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     project = models.ForeignKey(
-        Project, on_delete=models.CASCADE, related_name="items", db_constraint=False
+        Project,
+        on_delete=models.CASCADE,
+        related_name="items",
+        db_constraint=False,
+        db_index=False,
     )
     dataset = models.ForeignKey(
-        Dataset, on_delete=models.CASCADE, related_name="items", db_constraint=False
+        Dataset,
+        on_delete=models.CASCADE,
+        related_name="items",
+        db_constraint=False,
+        db_index=False,
     )
     external_id = models.CharField(max_length=255, blank=True)
     data = models.JSONField()
