@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { LabelField } from '../src/api';
 import { barChart, cumulative, lineChart, niceMax } from '../src/staff/charts';
 import { matchStaffRoute, staffPaths } from '../src/staff/routes';
-import { correctionEditor, formatFieldValue, renderResult } from '../src/staff/results';
+import { formatFieldValue, renderResult } from '../src/staff/results';
 import { projectScreens } from '../src/staff/ui';
 import { importFormat } from '../src/staff/client';
 import { matchRoute } from '../src/router';
@@ -61,7 +61,7 @@ const fields: LabelField[] = [
   { name: 'ents', type: 'spans', labels: ['PER'], source: 'text' },
 ];
 
-describe('results and the correction editor', () => {
+describe('results as text', () => {
   it('formats each field type as text', () => {
     expect(formatFieldValue(fields[1]!, ['x', 'z'])).toBe('x, z');
     expect(formatFieldValue(fields[2]!, 4)).toBe('4 / 5');
@@ -74,29 +74,6 @@ describe('results and the correction editor', () => {
     const dl = renderResult(fields, { note: '<img src=x onerror=alert(1)>' }, {});
     expect(dl.querySelector('img')).toBeNull();
     expect(dl.querySelector('[data-field=note]')!.textContent).toBe('<img src=x onerror=alert(1)>');
-  });
-
-  it('prefills from the annotation and reads back a corrected result', () => {
-    const editor = correctionEditor(fields, { topic: 'a', tags: ['y'], score: 2, note: 'hi', ents: [] });
-    document.body.appendChild(editor.element);
-    const radioB = editor.element.querySelector<HTMLInputElement>('[data-testid="correct-topic-b"]')!;
-    expect(editor.element.querySelector<HTMLInputElement>('[data-testid="correct-topic-a"]')!.checked).toBe(true);
-    radioB.checked = true;
-    editor.element.querySelector<HTMLInputElement>('[data-testid="correct-tags-z"]')!.checked = true;
-    editor.element.querySelector<HTMLInputElement>('[data-testid="correct-score"]')!.value = '5';
-    const read = editor.read();
-    expect(read).toEqual({ ok: true, result: { topic: 'b', tags: ['y', 'z'], score: 5, note: 'hi', ents: [] } });
-    editor.element.remove();
-  });
-
-  it('refuses bad JSON in structured fields and shows server errors by field', () => {
-    const editor = correctionEditor(fields, {});
-    editor.element.querySelector<HTMLTextAreaElement>('[data-testid="correct-ents"]')!.value = '[{';
-    const read = editor.read();
-    expect(read.ok).toBe(false);
-    if (!read.ok) expect(read.errors.ents).toMatch(/invalid JSON/);
-    editor.showErrors({ 'result.topic': ['not one of the choices'] });
-    expect(editor.element.querySelector('[data-testid="correct-error-topic"]')!.textContent).toBe('not one of the choices');
   });
 });
 

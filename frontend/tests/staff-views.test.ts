@@ -104,6 +104,33 @@ describe('review screen', () => {
     expect(decisions.map((c) => c.body)).toEqual([{ decision: 'accept' }, { decision: 'reject', comment: 'wrong label' }]);
   });
 
+  it("corrects with C, a number key and Ctrl+Enter, using the annotators' controls", async () => {
+    let corrected = false;
+    const { calls } = mockFetch({
+      'GET /api/v1/me': json(200, me([mReviewer])),
+      [`GET ${P}`]: json(200, project({ permissions: ['view', 'review'] })),
+      [`GET ${P}/stats`]: json(200, { items: {}, agreement: {}, annotators: [], median_seconds_per_item: null }),
+      [`POST ${P}/review/next`]: () => (corrected ? empty(204) : json(200, task('an1'))),
+      [`GET ${P}/annotations?item=item-an1&page_size=100`]: json(200, { next: null, previous: null, results: [task('an1').annotation] }),
+      [`POST ${P}/annotations/an1/review`]: () => {
+        corrected = true;
+        return json(201, { id: 'r1' });
+      },
+    });
+    start('/t/acme/projects/p1/review');
+    await vi.waitFor(() => expect(testid('review-annotation-current')).not.toBeNull());
+    (document.activeElement as HTMLElement | null)?.blur();
+    key('c');
+    await vi.waitFor(() => expect(testid('correction-editor')).not.toBeNull());
+    // Prefilled with the result under review; focus in the first question.
+    expect(testid('field-sentiment')!.contains(document.activeElement)).toBe(true);
+    key('2');
+    key('Enter', { ctrlKey: true });
+    await vi.waitFor(() => expect(testid('review-empty')).not.toBeNull());
+    const post = calls.find((c) => c.path === `${P}/annotations/an1/review`)!;
+    expect(post.body).toEqual({ decision: 'correct', result: { sentiment: 'negative' }, comment: '' });
+  });
+
   it('shows "not found" for a project of another tenant', async () => {
     mockFetch({
       'GET /api/v1/me': json(200, me([mReviewer])),

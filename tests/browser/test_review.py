@@ -57,10 +57,11 @@ def test_reviewer_corrects_accepts_and_rejects(live_url: str, page) -> None:
         first = Annotation.objects.get(id=first_id)
     new_label = "b" if first.result["label"] == "a" else "a"
 
-    # Correct, keyboard only: C opens the editor, pick the other label, Ctrl+Enter saves.
+    # Correct, keyboard only: C opens the editor (the annotators' controls, prefilled), the
+    # number key of the other label picks it, Ctrl+Enter saves.
     page.keyboard.press("c")
     page.get_by_test_id("correction-editor").wait_for()
-    page.get_by_test_id(f"correct-label-{new_label}").check()
+    page.keyboard.press("1" if new_label == "a" else "2")
     shot(page, "review-02-correcting")
     page.keyboard.press("Control+Enter")
     page.get_by_test_id("review-status").filter(has_text="Correction saved").wait_for()

@@ -1,10 +1,10 @@
 /**
- * Showing an annotation's result as text (per label field of the schema) and the correction
- * editor reviewers use: one control per field, prefilled with the annotation under review.
+ * Showing an annotation's result as text, per label field of the schema (the reviewers'
+ * correction editor reuses the annotators' controls, src/label).
  */
 
 import type { LabelField } from '../api';
-import { h, replaceChildren } from '../dom';
+import { h } from '../dom';
 
 function asText(v: unknown): string {
   if (v === null || v === undefined) return '—';
@@ -77,122 +77,4 @@ export function renderResult(fields: readonly LabelField[], result: unknown, dat
     ]),
     extra.flatMap((k) => [h('dt', null, k), h('dd', { 'data-field': k }, asText(r[k]))]),
   );
-}
-
-export interface CorrectionEditor {
-  element: HTMLElement;
-  /** The result to send, or the problems (field → message) that stop it. */
-  read(): { ok: true; result: Record<string, unknown> } | { ok: false; errors: Record<string, string> };
-  showErrors(errors: Record<string, string[]>): void;
-  focus(): void;
-}
-
-type Reader = () => { value?: unknown; error?: string };
-
-/** The correction editor: choices as radios/checkboxes, rating as a number, text as a textarea,
- * structured fields (spans, boxes, comparison) as JSON checked on submit. */
-export function correctionEditor(fields: readonly LabelField[], initial: unknown): CorrectionEditor {
-  const start = typeof initial === 'object' && initial !== null ? (initial as Record<string, unknown>) : {};
-  const readers = new Map<string, Reader>();
-  const errorsEl = new Map<string, HTMLElement>();
-  const firstControls: HTMLElement[] = [];
-
-  const blocks = fields.map((f, index) => {
-    const id = `correct-${index}`;
-    const err = h('div', { class: 'field-error', 'data-testid': `correct-error-${f.name}` });
-    errorsEl.set(f.name, err);
-    const current = start[f.name];
-    let control: HTMLElement;
-    if (f.type === 'choices' && Array.isArray(f.choices)) {
-      const multiple = f.multiple === true;
-      const chosen = new Set(Array.isArray(current) ? current.map(String) : current === undefined ? [] : [String(current)]);
-      const inputs = f.choices.map((choice, i) =>
-        h('input', {
-          type: multiple ? 'checkbox' : 'radio',
-          name: id,
-          value: choice,
-          id: `${id}-${i}`,
-          checked: chosen.has(choice),
-          'data-testid': `correct-${f.name}-${choice}`,
-        }),
-      );
-      control = h(
-        'fieldset',
-        { class: 'choices' },
-        h('legend', null, f.name),
-        inputs.map((input, i) => h('label', { for: `${id}-${i}`, class: 'choice' }, input, ' ', f.choices?.[i] ?? '')),
-      );
-      readers.set(f.name, () => {
-        const picked = inputs.filter((x) => x.checked).map((x) => x.value);
-        if (multiple) return { value: picked };
-        return picked.length ? { value: picked[0] } : {};
-      });
-      if (inputs[0]) firstControls.push(inputs[0]);
-    } else if (f.type === 'rating') {
-      const input = h('input', {
-        type: 'number',
-        id,
-        min: Number(f.min ?? 1),
-        max: Number(f.max ?? 5),
-        step: 1,
-        value: typeof current === 'number' ? current : '',
-        'data-testid': `correct-${f.name}`,
-      });
-      control = h('div', { class: 'field' }, h('label', { for: id }, f.name), input);
-      readers.set(f.name, () => {
-        if (input.value.trim() === '') return {};
-        const n = Number(input.value);
-        return Number.isInteger(n) ? { value: n } : { error: 'a whole number' };
-      });
-      firstControls.push(input);
-    } else if (f.type === 'text') {
-      const area = h('textarea', { id, rows: 3, 'data-testid': `correct-${f.name}` });
-      area.value = typeof current === 'string' ? current : '';
-      control = h('div', { class: 'field' }, h('label', { for: id }, f.name), area);
-      readers.set(f.name, () => (area.value === '' ? {} : { value: area.value }));
-      firstControls.push(area);
-    } else {
-      const area = h('textarea', { id, rows: 5, class: 'code', spellcheck: 'false', 'data-testid': `correct-${f.name}` });
-      area.value = current === undefined ? '' : JSON.stringify(current, null, 2);
-      control = h('div', { class: 'field' }, h('label', { for: id }, `${f.name} (${f.type}, JSON)`), area);
-      readers.set(f.name, () => {
-        if (area.value.trim() === '') return {};
-        try {
-          return { value: JSON.parse(area.value) as unknown };
-        } catch (e) {
-          return { error: `invalid JSON: ${e instanceof Error ? e.message : String(e)}` };
-        }
-      });
-      firstControls.push(area);
-    }
-    return h('div', { class: 'correct-field', 'data-field': f.name }, control, err);
-  });
-
-  const element = h('div', { class: 'correction-editor', 'data-testid': 'correction-editor' }, blocks);
-  const showErrors = (errors: Record<string, string[]>): void => {
-    for (const [name, el] of errorsEl) {
-      const msgs = Object.entries(errors)
-        .filter(([k]) => k === name || k === `result.${name}` || k.startsWith(`result.${name}.`) || k.startsWith(`result.${name}[`))
-        .flatMap(([, m]) => m);
-      replaceChildren(el, msgs.join(' '));
-      el.classList.toggle('visible', msgs.length > 0);
-    }
-  };
-  return {
-    element,
-    read() {
-      const result: Record<string, unknown> = {};
-      const errors: Record<string, string> = {};
-      for (const [name, reader] of readers) {
-        const r = reader();
-        if (r.error) errors[name] = r.error;
-        else if ('value' in r) result[name] = r.value;
-      }
-      return Object.keys(errors).length ? { ok: false, errors } : { ok: true, result };
-    },
-    showErrors,
-    focus() {
-      firstControls[0]?.focus();
-    },
-  };
 }

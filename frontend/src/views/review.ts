@@ -7,7 +7,9 @@
 import * as api from '../api';
 import { formatDate, h, replaceChildren } from '../dom';
 import * as staff from '../staff/client';
-import { correctionEditor, renderResult } from '../staff/results';
+import { renderItem } from '../label/item';
+import '../label/label.css';
+import { renderResult } from '../staff/results';
 import { breadcrumb, fieldMessages, liveStatus, projectTabs, typingTarget } from '../staff/ui';
 import { loading } from './common';
 import type { ViewContext } from './context';
@@ -32,6 +34,15 @@ export function renderItemData(item: staff.ReviewItem): HTMLElement {
       Object.entries(data).flatMap(([k, v]) => [h('dt', null, k), h('dd', null, dataText(v))]),
     ),
   );
+}
+
+/** The same-origin URL of an item's media file (authorized and logged by the server). */
+function mediaUrlOf(slug: string, projectId: string) {
+  return (item: staff.ReviewItem, field: string): string | null => {
+    const media = Array.isArray(item.media) ? (item.media as Array<{ field?: unknown }>) : [];
+    if (!media.some((m) => m && m.field === field)) return null;
+    return `${api.API_PREFIX}/t/${encodeURIComponent(slug)}/projects/${encodeURIComponent(projectId)}/items/${encodeURIComponent(item.id)}/media/${encodeURIComponent(field)}`;
+  };
 }
 
 /** One annotation card. Exported for tests. */
@@ -71,6 +82,7 @@ export function renderAnnotationCard(
 export function renderReview(ctx: ViewContext, slug: string, projectId: string): HTMLElement {
   ctx.setTitle('Review');
   const status = liveStatus('review-status');
+  const mediaUrl = mediaUrlOf(slug, projectId);
   const body = h('div', { class: 'review-body' }, loading());
   const top = h('div', null, h('h1', { tabindex: -1 }, 'Review'));
   const root = h('section', { class: 'review-screen', 'data-testid': 'review-screen' }, top, status, body);
@@ -126,6 +138,8 @@ export function renderReview(ctx: ViewContext, slug: string, projectId: string):
   };
 
   const renderTask = (t: staff.ReviewTask, others: staff.Annotation[]): void => {
+    cleanup();
+    cleanup = () => {};
     const p = project as api.Project;
     const fields = Array.isArray(p.label_schema?.fields) ? p.label_schema.fields : [];
     const data = typeof t.item.data === 'object' && t.item.data !== null ? (t.item.data as Record<string, unknown>) : {};
@@ -174,40 +188,60 @@ export function renderReview(ctx: ViewContext, slug: string, projectId: string):
 
     const openCorrect = (): void => {
       mode = 'correct';
-      const editor = correctionEditor(fields, t.annotation.result);
+      // The annotators' own controls (src/label), prefilled with the result under review: the
+      // reviewer edits spans, boxes and comparisons the way they were made, by keyboard too.
+      const editor = renderItem({
+        schema: p.label_schema,
+        data,
+        mediaUrl: (field) => mediaUrl(t.item, field),
+        announce: say,
+      });
+      const start = typeof t.annotation.result === 'object' && t.annotation.result !== null ? (t.annotation.result as Record<string, unknown>) : {};
+      for (const w of editor.widgets) if (start[w.name] !== undefined) editor.state.set(w.name, start[w.name]);
+      cleanup = () => editor.destroy();
       const note = h('textarea', { id: 'review-correct-comment', rows: 2, 'data-testid': 'review-correct-comment' });
       const send = h('button', { type: 'submit', class: 'button primary', 'data-testid': 'review-correct-submit' }, 'Save correction (Ctrl+Enter)');
       const form = h(
         'form',
         { class: 'card', 'data-testid': 'review-correct-form' },
         h('h3', null, 'Correction (saved as a new version; the original stays in the history)'),
-        editor.element,
+        h('p', { class: 'hint' }, 'Number keys choose in the focused question, Tab moves between questions, Ctrl+Z undoes, Ctrl+Enter saves, Esc cancels.'),
+        h('div', { class: 'correction-editor', 'data-testid': 'correction-editor' }, editor.el),
         h('div', { class: 'field' }, h('label', { for: 'review-correct-comment' }, 'Comment (optional)'), note),
         h('div', { class: 'actions' }, send, ' ', cancelButton()),
       );
       form.addEventListener('submit', (ev) => {
         ev.preventDefault();
-        const read = editor.read();
-        if (!read.ok) {
-          editor.showErrors(Object.fromEntries(Object.entries(read.errors).map(([k, v]) => [k, [v]])));
-          showError(Object.entries(read.errors).map(([k, v]) => `${k}: ${v}`));
+        const problem = editor.problem();
+        if (problem) {
+          showError([`${problem.widget.name}: ${problem.message}`]);
+          problem.widget.focus();
           return;
         }
         showError([]);
-        editor.showErrors({});
-        void decide({ decision: 'correct', result: read.result, comment: note.value.trim() }, (err) => {
-          editor.showErrors(err.fields);
+        void decide({ decision: 'correct', result: editor.result(), comment: note.value.trim() }, (err) => {
           showError([err.message, ...fieldMessages(err.fields)]);
         });
       });
       form.addEventListener('keydown', (ev) => {
-        if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) {
+        const mod = ev.ctrlKey || ev.metaKey;
+        if (ev.key === 'Enter' && mod) {
           ev.preventDefault();
           form.requestSubmit();
+          return;
         }
+        if (typingTarget(ev) || ev.key === 'Escape') return;
+        if (mod && (ev.key === 'z' || ev.key === 'Z' || ev.key === 'y' || ev.key === 'Y')) {
+          ev.preventDefault();
+          if (ev.shiftKey || ev.key === 'y' || ev.key === 'Y') editor.state.redo();
+          else editor.state.undo();
+          return;
+        }
+        const widget = editor.widgets.find((w) => w.el.contains(document.activeElement));
+        if (widget?.onKey(ev)) ev.preventDefault();
       });
       replaceChildren(panel, form);
-      editor.focus();
+      editor.focusFirst();
     };
 
     const cancelButton = (): HTMLButtonElement => {
@@ -217,6 +251,8 @@ export function renderReview(ctx: ViewContext, slug: string, projectId: string):
     };
     const closePanel = (): void => {
       mode = 'idle';
+      cleanup();
+      cleanup = () => {};
       replaceChildren(panel);
       showError([]);
       accept.focus();
@@ -264,6 +300,7 @@ export function renderReview(ctx: ViewContext, slug: string, projectId: string):
   };
 
   let escape: () => void = () => {};
+  let cleanup: () => void = () => {};
 
   const loadNext = async (announce = true): Promise<void> => {
     if (busy) return;
