@@ -70,7 +70,9 @@ def test_manager_imports_with_live_progress_and_sees_the_dashboard(
         assert ImportJob.objects.get().state == "succeeded"
 
     # A bad file: the errors name the file, the line and the field; nothing is written.
-    bad = jsonl([{"external_id": "x1", "data": {"text": "fine"}}, {"external_id": "x2", "data": {}}])
+    bad = jsonl(
+        [{"external_id": "x1", "data": {"text": "fine"}}, {"external_id": "x2", "data": {}}]
+    )
     page.get_by_test_id("import-file").set_input_files(
         {"name": "broken.jsonl", "mimeType": "application/x-ndjson", "buffer": bad + b"{nope\n"}
     )
