@@ -9,7 +9,7 @@ import { matchRoute } from '../src/router';
 import { filtersFromSearch, filtersToSearch, isoToLocal, localToIso, renderEventRow, renderExportCard } from '../src/views/audit';
 import { importFraction, renderImportProgress } from '../src/views/imports';
 import { renderAnnotationCard, renderItemData } from '../src/views/review';
-import { agreementChart, goldChart, progressChart } from '../src/views/dashboard';
+import { agreementChart, goldChart, progressChart, workforceCard } from '../src/views/dashboard';
 import { assignableRoles } from '../src/views/members';
 import type * as staff from '../src/staff/client';
 
@@ -222,6 +222,19 @@ describe('charts', () => {
     const gold = goldChart(stats);
     expect(gold.querySelectorAll('[data-label]')).toHaveLength(1);
     expect(gold.textContent).toContain('50% of 2');
+  });
+});
+
+describe('workforce card', () => {
+  it('says whether the competitor wall held and marks competitor members', () => {
+    const row = { user_id: 1, username: 'ann', role: 'annotator', leases: 3, annotations: 2, first_lease_at: '2026-01-01T00:00:00Z', last_lease_at: '2026-01-02T00:00:00Z', competitor_member: false };
+    const held = workforceCard({ workers: [row], competitors: ['globex'], wall_held: true, violations: [] });
+    expect(held.dataset.wallHeld).toBe('true');
+    expect(held.querySelector('[data-testid=wall-status]')!.textContent).toContain('globex');
+    const broken = workforceCard({ workers: [{ ...row, competitor_member: true, role: null }], competitors: ['globex'], wall_held: false, violations: [1] });
+    expect(broken.dataset.wallHeld).toBe('false');
+    expect(broken.querySelector('[data-testid=workforce-row]')!.className).toBe('outcome-denied');
+    expect(broken.textContent).toContain('(no longer a member)');
   });
 });
 

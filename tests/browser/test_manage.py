@@ -103,6 +103,9 @@ def test_manager_imports_with_live_progress_and_sees_the_dashboard(
         "ann-3",
     ]
     assert page.get_by_test_id("chart-gold").locator("[data-label]").count() == 3
+    workforce = page.get_by_test_id("dashboard-workforce")
+    assert workforce.get_attribute("data-wall-held") == "true"
+    assert page.get_by_test_id("workforce-row").count() == 3
     shot(page, "manage-04-dashboard")
 
     # Another tenant's project: "not found" on every project screen.

@@ -23,6 +23,7 @@ export type ProgressBucket = Schemas['ProgressBucket'];
 export type Progress = Schemas['Progress'];
 export type AuditEvent = Schemas['Event'];
 export type AuditExport = Schemas['Export'];
+export type Workforce = Schemas['WorkforceReport'];
 
 /** GET .../stats answers free-form JSON in the schema; this is its shape (annotate/services/agreement.py). */
 export interface ProjectStats {
@@ -224,6 +225,12 @@ export async function getProgress(
   signal?: AbortSignal,
 ): Promise<Progress> {
   const { data } = await call('get', `${P}/progress`, { path: { tenant: slug, project_id: projectId }, query, signal });
+  return data;
+}
+
+/** Who worked on the project, and whether the competitor wall held (manage permission). */
+export async function getWorkforce(slug: string, projectId: string, signal?: AbortSignal): Promise<Workforce> {
+  const { data } = await call('get', `${P}/workforce`, { path: { tenant: slug, project_id: projectId }, signal });
   return data;
 }
 

@@ -4,10 +4,10 @@
  */
 
 import * as api from '../api';
-import { h, replaceChildren } from '../dom';
+import { formatDate, h, replaceChildren } from '../dom';
 import { barChart, cumulative, formatNumber, legend, lineChart, type LineSeries } from '../staff/charts';
 import * as staff from '../staff/client';
-import { breadcrumb, percent, projectTabs } from '../staff/ui';
+import { breadcrumb, percent, projectTabs, table } from '../staff/ui';
 import { loading } from './common';
 import type { ViewContext } from './context';
 
@@ -119,6 +119,45 @@ export function statusSummary(s: staff.ProjectStats): HTMLElement {
   );
 }
 
+/** Everyone who held a lease, and whether any of them is a member of a named competitor. */
+export function workforceCard(w: staff.Workforce): HTMLElement {
+  const held = w.wall_held;
+  return h(
+    'section',
+    { class: 'card workforce', 'data-testid': 'dashboard-workforce', 'data-wall-held': String(held) },
+    h('h2', null, 'Workforce and the competitor wall'),
+    h(
+      'p',
+      { class: held ? 'wall ok' : 'wall bad', 'data-testid': 'wall-status' },
+      !held
+        ? `The wall did not hold: ${w.violations.length} worker(s) are now members of a competitor.`
+        : w.competitors.length
+          ? `The wall held: nobody who worked on this project is a member of ${w.competitors.join(', ')}.`
+          : 'No competitors are named for this tenant (owners name them under Competitors).',
+    ),
+    w.workers.length
+      ? table(
+          'workforce-list',
+          'Workers of this project',
+          ['Worker', 'Role', 'Leases', 'Annotations', 'First lease', 'Last lease', 'Competitor member'],
+          w.workers.map((r) =>
+            h(
+              'tr',
+              { 'data-testid': 'workforce-row', class: r.competitor_member ? 'outcome-denied' : '' },
+              h('th', { scope: 'row' }, r.username),
+              h('td', null, r.role ?? '(no longer a member)'),
+              h('td', { class: 'num' }, String(r.leases)),
+              h('td', { class: 'num' }, String(r.annotations)),
+              h('td', null, formatDate(r.first_lease_at)),
+              h('td', null, formatDate(r.last_lease_at)),
+              h('td', null, r.competitor_member ? 'yes' : 'no'),
+            ),
+          ),
+        )
+      : h('p', { class: 'muted' }, 'Nobody has worked on this project yet.'),
+  );
+}
+
 export function renderDashboard(ctx: ViewContext, slug: string, projectId: string): HTMLElement {
   ctx.setTitle('Dashboard');
   const top = h('div', null, h('h1', { tabindex: -1 }, 'Dashboard'));
@@ -139,14 +178,17 @@ export function renderDashboard(ctx: ViewContext, slug: string, projectId: strin
       const project = await api.getProject(slug, projectId, ctx.signal);
       ctx.setTitle(`Dashboard · ${project.name}`);
       replaceChildren(top, breadcrumb(slug, project), h('h1', { tabindex: -1 }, `Dashboard: ${project.name}`), projectTabs(slug, project, 'dashboard'));
-      const [stats, progress] = await Promise.all([
+      const [stats, progress, workforce] = await Promise.all([
         staff.getStats(slug, projectId, ctx.signal),
         staff.getProgress(slug, projectId, { bucket: b === 'hour' ? 'hour' : 'day', days: Number(d) || 30 }, ctx.signal),
+        // The workforce report needs `manage`; reviewers and exporters see the charts only.
+        project.permissions.includes('manage') ? staff.getWorkforce(slug, projectId, ctx.signal) : Promise.resolve(null),
       ]);
       replaceChildren(
         body,
         statusSummary(stats),
         h('div', { class: 'chart-grid' }, progressChart(progress), throughputOverTime(progress), throughputChart(stats), agreementChart(stats), goldChart(stats)),
+        workforce ? workforceCard(workforce) : null,
       );
     } catch (err) {
       replaceChildren(body);
