@@ -255,3 +255,89 @@ def test_strict_content_security_policy(live_url: str, page) -> None:
     ):
         assert directive in csp
     assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+
+
+MOUSE_SCHEMA = {
+    "version": 1,
+    "data": {"text": {"type": "text"}, "image": {"type": "image"}},
+    "fields": [
+        {"name": "entities", "type": "spans", "labels": ["PER", "LOC"], "source": "text"},
+        {"name": "objects", "type": "boxes", "labels": ["cat", "dog"], "source": "image"},
+    ],
+}
+
+
+def test_mouse_draws_moves_resizes_boxes_and_selects_spans(live_url: str, page) -> None:
+    w: World = build_world()
+    ann = w.m("a", "annotator")
+    project = make_project(
+        w.a,
+        w.m("a", "manager"),
+        [ann],
+        name="Mouse",
+        schema=MOUSE_SCHEMA,
+        items=[{"text": "Ada Lovelace lived in London.", "image": "0.png"}],
+        image_field="image",
+    )
+    _login(page, live_url, "a-annotator")
+    page.goto(f"{live_url}/t/tenant-a/projects/{project.id}/label")
+    page.wait_for_function(
+        "() => { const i = document.querySelector('.box-image'); return i && i.complete"
+        " && i.naturalWidth > 0 && i.style.width }"
+    )
+    # Spans: double-click a word (the browser selects it), then a label's number.
+    page.locator("[data-testid=span-text-entities] [data-s='4']").dblclick()
+    _keys(page, "1")
+    page.locator("[data-testid=span-text-entities] [data-s='22']").dblclick()
+    page.get_by_role("button", name="LOC").first.click()
+    assert page.locator("[data-testid=span-item]").count() == 2
+
+    img = page.get_by_test_id("image-objects")
+    # page.mouse works in viewport coordinates: bring the whole image into view.
+    img.evaluate("el => el.scrollIntoView({block: 'start'})")
+
+    def at(fx: float, fy: float) -> tuple[float, float]:
+        box = img.bounding_box()
+        return box["x"] + fx * box["width"], box["y"] + fy * box["height"]
+
+    def drag(a: tuple[float, float], b: tuple[float, float]) -> None:
+        page.mouse.move(*a)
+        page.mouse.down()
+        page.mouse.move(*b, steps=6)
+        page.mouse.up()
+
+    drag(at(0.1, 0.1), at(0.4, 0.5))  # draw
+    drag(at(0.25, 0.3), at(0.35, 0.4))  # move by (0.1, 0.1)
+    drag(at(0.5, 0.6), at(0.6, 0.7))  # the corner handle: resize
+    _keys(page, "2")  # label it dog
+    # Zoomed in, a drawn box still lands where the pointer was on the image.
+    page.mouse.move(*at(0.5, 0.5))
+    page.mouse.wheel(0, -300)
+    page.wait_for_timeout(100)
+    drag(at(0.7, 0.1), at(0.9, 0.3))
+    shot(page, "19-boxes-drawn-with-the-mouse")
+    _keys(page, "z", "Enter")
+    page.get_by_test_id("no-more-items").wait_for()
+    _wait_saved(page)
+    with tenant_context(w.a.id):
+        result = Annotation.objects.get(project=project).result
+    assert result["entities"] == [
+        {"start": 4, "end": 12, "label": "PER"},
+        {"start": 22, "end": 28, "label": "LOC"},
+    ]
+    first, second = result["objects"]
+    close = pytest.approx
+    assert (first["x"], first["y"], first["w"], first["h"], first["label"]) == (
+        close(0.2, abs=0.02),
+        close(0.2, abs=0.02),
+        close(0.4, abs=0.02),
+        close(0.5, abs=0.02),
+        "dog",
+    )
+    assert (second["x"], second["y"], second["w"], second["h"]) == (
+        close(0.7, abs=0.02),
+        close(0.1, abs=0.02),
+        close(0.2, abs=0.02),
+        close(0.2, abs=0.02),
+    )
+    assert second["label"] == "dog"  # new boxes take the last label chosen

@@ -127,30 +127,28 @@ export function boxesWidget(ctx: FieldContext): FieldWidget {
     applyView();
   };
 
+  /** One element per box, updated in place: an element under the pointer must stay in the
+   * document (a press on a detached node makes the browser drop the focus). */
+  const boxElement = (): HTMLElement => {
+    const el = h('div', { class: 'box', 'data-testid': 'box' }, h('span', { class: 'box-tag' }), h('span', { class: 'handle', 'data-handle': 'se' }));
+    layer.appendChild(el);
+    return el;
+  };
   function sync(): void {
     const all = boxes();
     if (selected >= all.length) selected = all.length - 1;
-    replaceChildren(
-      layer,
-      all.map((b, i) => {
-        const el = h(
-          'div',
-          {
-            class: `box lab-${Math.max(0, labels.indexOf(b.label)) % 10}${i === selected ? ' selected' : ''}`,
-            'data-testid': 'box',
-            'data-index': i,
-            'data-label': b.label,
-          },
-          h('span', { class: 'box-tag' }, `${i + 1} ${b.label}`),
-          h('span', { class: 'handle', 'data-handle': 'se' }),
-        );
-        el.style.left = `${b.x * 100}%`;
-        el.style.top = `${b.y * 100}%`;
-        el.style.width = `${b.w * 100}%`;
-        el.style.height = `${b.h * 100}%`;
-        return el;
-      }),
-    );
+    while (layer.children.length > all.length) layer.lastElementChild!.remove();
+    all.forEach((b, i) => {
+      const el = (layer.children[i] as HTMLElement | undefined) ?? boxElement();
+      el.className = `box lab-${Math.max(0, labels.indexOf(b.label)) % 10}${i === selected ? ' selected' : ''}`;
+      el.dataset.index = String(i);
+      el.dataset.label = b.label;
+      replaceChildren(el.firstElementChild!, `${i + 1} ${b.label}`);
+      el.style.left = `${b.x * 100}%`;
+      el.style.top = `${b.y * 100}%`;
+      el.style.width = `${b.w * 100}%`;
+      el.style.height = `${b.h * 100}%`;
+    });
     chips.forEach((c, i) => c.classList.toggle('selected', i === current));
     replaceChildren(
       status,
@@ -236,7 +234,16 @@ export function boxesWidget(ctx: FieldContext): FieldWidget {
     }
     drag = null;
   };
-  stage.addEventListener('pointerup', endDrag);
+  // Keep the focus on this field (number keys then label the box) and the page from starting
+  // a text selection or an image drag.
+  stage.addEventListener('mousedown', (ev) => {
+    ev.preventDefault();
+    root.focus({ preventScroll: true });
+  });
+  stage.addEventListener('pointerup', () => {
+    endDrag();
+    root.focus({ preventScroll: true });
+  });
   stage.addEventListener('pointercancel', endDrag);
   stage.addEventListener(
     'wheel',

@@ -138,6 +138,7 @@ export function renderLabel(ctx: ViewContext, slug: string, id: string): HTMLEle
     );
     replaceChildren(clock, 'Expired');
     clock.classList.add('warn');
+    submitBtn.disabled = skipBtn.disabled = undoBtn.disabled = redoBtn.disabled = true;
     next.focus();
   };
 
@@ -225,11 +226,18 @@ export function renderLabel(ctx: ViewContext, slug: string, id: string): HTMLEle
     show();
   };
 
+  let focusBeforeHelp: HTMLElement | null = null;
   const toggleHelp = (open?: boolean): void => {
     const willOpen = open ?? overlay.hidden;
     overlay.hidden = !willOpen;
-    if (willOpen) overlay.focus();
-    else view?.focusFirst();
+    if (willOpen) {
+      focusBeforeHelp = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+      overlay.focus();
+    } else if (focusBeforeHelp && root.contains(focusBeforeHelp)) {
+      focusBeforeHelp.focus();
+    } else {
+      view?.focusFirst();
+    }
   };
 
   submitBtn.addEventListener('click', submit);
