@@ -174,6 +174,7 @@ export function renderLabel(ctx: ViewContext, slug: string, id: string): HTMLEle
         ),
       );
       if (!reason) void session.refill(ctx.signal).then(show, onLoadError);
+      else stage.querySelector<HTMLElement>('a')?.focus({ preventScroll: true });
       return;
     }
     submitBtn.disabled = skipBtn.disabled = false;
