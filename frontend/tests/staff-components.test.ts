@@ -7,7 +7,7 @@ import { projectScreens } from '../src/staff/ui';
 import { importFormat } from '../src/staff/client';
 import { matchRoute } from '../src/router';
 import { filtersFromSearch, filtersToSearch, isoToLocal, localToIso, renderEventRow, renderExportCard } from '../src/views/audit';
-import { importFraction, renderImportProgress } from '../src/views/imports';
+import { importFraction, importPhase, renderImportProgress } from '../src/views/imports';
 import { renderAnnotationCard, renderItemData } from '../src/views/review';
 import { agreementChart, goldChart, progressChart, workforceCard } from '../src/views/dashboard';
 import { assignableRoles } from '../src/views/members';
@@ -132,6 +132,10 @@ describe('import progress', () => {
   it('computes progress from items, then bytes', () => {
     expect(importFraction(job())).toBe(0.4);
     expect(importFraction(job({ items_total: null }))).toBe(0.5);
+    // Read through but still writing: indeterminate, not a full bar.
+    expect(importFraction(job({ items_total: null, bytes_processed: 1000 }))).toBeNull();
+    expect(importPhase(job({ items_total: null, bytes_processed: 1000 }))).toBe('writing the items');
+    expect(importPhase(job({ state: 'queued' }))).toBe('waiting for a worker');
     expect(importFraction(job({ state: 'succeeded', items_total: null, bytes_total: 0 }))).toBe(1);
     expect(importFraction(job({ items_total: null, bytes_total: 0 }))).toBeNull();
   });

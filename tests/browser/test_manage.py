@@ -45,7 +45,8 @@ def test_manager_imports_with_live_progress_and_sees_the_dashboard(
 ) -> None:
     w = build_world()
     configure(w.project_a, overlap=2)
-    good = [{"external_id": f"e{i}", "data": {"text": f"claim {i}"}} for i in range(300)]
+    # Large enough that the import runs for a few of the screen's one-second polls.
+    good = [{"external_id": f"e{i}", "data": {"text": f"claim {i}"}} for i in range(60_000)]
     good += [
         {"external_id": "g1", "data": {"text": "gold one"}, "gold": {"label": "a"}},
         {"external_id": "g2", "data": {"text": "gold two"}, "gold": {"label": "b"}},
@@ -60,13 +61,15 @@ def test_manager_imports_with_live_progress_and_sees_the_dashboard(
     )
     page.get_by_test_id("import-dataset").fill("November")
     page.get_by_test_id("import-submit").click()
-    progress = page.get_by_test_id("import-progress")
-    progress.wait_for()
-    page.locator("[data-testid=import-progress][data-state=succeeded]").wait_for(timeout=60_000)
-    assert page.get_by_test_id("import-counts").inner_text() == "302 / 302 items"
+    page.get_by_test_id("import-progress").wait_for()
+    # Live progress: the running import's counts move on screen without a reload.
+    page.locator("[data-testid=import-progress][data-state=running]").wait_for(timeout=60_000)
+    shot(page, "manage-02a-import-running")
+    page.locator("[data-testid=import-progress][data-state=succeeded]").wait_for(timeout=120_000)
+    assert page.get_by_test_id("import-counts").inner_text() == "60002 / 60002 items"
     shot(page, "manage-02-import-succeeded")
     with tenant_context(w.a.id):
-        assert Item.objects.filter(project=w.project_a).count() == 302
+        assert Item.objects.filter(project=w.project_a).count() == 60_002
         assert ImportJob.objects.get().state == "succeeded"
 
     # A bad file: the errors name the file, the line and the field; nothing is written.

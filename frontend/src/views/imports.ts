@@ -17,8 +17,17 @@ const DONE = new Set(['succeeded', 'failed']);
 export function importFraction(job: staff.ImportJob): number | null {
   if (job.state === 'succeeded') return 1;
   if (job.items_total) return Math.min(1, job.items_processed / job.items_total);
-  if (job.bytes_total) return Math.min(1, job.bytes_processed / job.bytes_total);
+  // The file read through but the items not yet written: unknown (an indeterminate bar),
+  // rather than a full bar for an import that is still running.
+  if (job.bytes_total && job.bytes_processed < job.bytes_total) return job.bytes_processed / job.bytes_total;
   return null;
+}
+
+/** What the worker is doing, in words. */
+export function importPhase(job: staff.ImportJob): string {
+  if (job.state === 'queued') return 'waiting for a worker';
+  if (job.state !== 'running') return '';
+  return job.bytes_total && job.bytes_processed >= job.bytes_total ? 'writing the items' : 'reading the file';
 }
 
 /** The live progress card of one import. Exported for tests. */
@@ -36,7 +45,8 @@ export function renderImportProgress(job: staff.ImportJob): HTMLElement {
       null,
       h('span', { class: `tag state-${job.state}`, 'data-testid': 'import-state' }, job.state),
       ' ',
-      h('span', { 'data-testid': 'import-counts' }, `${job.items_processed} / ${total} items`),
+      h('span', { 'data-testid': 'import-counts' }, job.items_total === null ? `${job.items_processed} items so far` : `${job.items_processed} / ${total} items`),
+      importPhase(job) ? ` · ${importPhase(job)}` : '',
       job.rate_items_per_second !== null ? ` · ${job.rate_items_per_second} items/s` : '',
       ` · ${bytes(job.bytes_processed)} of ${bytes(job.bytes_total)}`,
       job.attempts > 1 ? ` · attempt ${job.attempts}` : '',
@@ -117,6 +127,9 @@ export function renderImports(ctx: ViewContext, slug: string, projectId: string)
     watching = job.id;
     if (timer) clearTimeout(timer);
     replaceChildren(current, renderImportProgress(job));
+    // Keep the job's row in the list in step with the card.
+    const row = [...history.querySelectorAll<HTMLElement>('[data-testid=import-row]')].find((r) => r.dataset.importId === job.id);
+    row?.replaceWith(importRow(job, watch));
     if (DONE.has(job.state)) {
       status.classList.toggle('bad', job.state === 'failed');
       replaceChildren(status, job.state === 'succeeded' ? `Import finished: ${job.items_processed} items.` : `Import failed with ${job.error_count} error(s); nothing was written.`);
