@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 
 from tenants.models import AccessEvent, AuditExport
 from tenants.scoping import tenant_context
@@ -61,12 +59,15 @@ def test_auditor_filters_the_log_and_exports_a_bundle(live_url: str, page, ui_wo
     # Filter: outcome denied, within the last hour.
     page.get_by_test_id("audit-clear").click()
     page.get_by_test_id("audit-filter-outcome").select_option("denied")
-    since = (timezone.localtime() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
-    page.evaluate(
-        "v => { const el = document.querySelector('[data-testid=audit-filter-since]');"
-        " el.value = v; }",
-        since,
+    # datetime-local inputs hold the browser's local time: compute the values in the page.
+    set_local = (
+        "([sel, minutes]) => { const d = new Date(Date.now() + minutes * 60000);"
+        " const p = n => String(n).padStart(2, '0');"
+        " document.querySelector(`[data-testid=${sel}]`).value ="
+        " `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`"
+        " + `T${p(d.getHours())}:${p(d.getMinutes())}`; }"
     )
+    page.evaluate(set_local, ["audit-filter-since", -60])
     page.get_by_test_id("audit-apply").click()
     page.wait_for_function(
         "() => { const rows = [...document.querySelectorAll('[data-testid=audit-event]')];"
@@ -78,10 +79,7 @@ def test_auditor_filters_the_log_and_exports_a_bundle(live_url: str, page, ui_wo
     shot(page, "audit-03-filtered-denied")
 
     # A bad filter (until before since) is a message naming the field, not a crash.
-    page.evaluate(
-        "v => { document.querySelector('[data-testid=audit-filter-until]').value = v; }",
-        (timezone.localtime() - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
-    )
+    page.evaluate(set_local, ["audit-filter-until", -120])
     page.get_by_test_id("audit-apply").click()
     page.locator("[data-testid=audit-filter-error].visible").wait_for()
     assert "until" in page.get_by_test_id("audit-filter-error").inner_text()
