@@ -150,3 +150,46 @@ describe('routes', () => {
     expect(matchRoute('/t/acme/work/x').name).toBe('not-found');
   });
 });
+
+describe('leaving and refusals', () => {
+  it('gives held leases back when the annotator leaves the screen', async () => {
+    const { calls } = serve();
+    root = renderLabel(ctx(), 'acme', 'p1');
+    document.body.appendChild(root);
+    await until(() => !!root.querySelector('[data-testid=label-item]'), 'the item');
+    await until(() => calls.filter((c) => c.path.endsWith('/next')).length === 2, 'the prefetch');
+    mockFetch({
+      [`POST ${base}/leases/l1/release`]: json(200, lease('l1', 'x')),
+      [`POST ${base}/leases/l2/release`]: json(200, lease('l2', 'y')),
+    });
+    const released = (globalThis.fetch as unknown as { mock: { calls: unknown[][] } }).mock;
+    controller.abort();
+    await until(() => released.calls.length === 2, 'two releases');
+    expect(released.calls.map((c) => String(c[0]))).toEqual([`${base}/leases/l1/release`, `${base}/leases/l2/release`]);
+  });
+
+  it('a refused answer (400) is reported with a way back to the item', async () => {
+    let n = 0;
+    mockFetch({
+      [`GET ${base}`]: json(200, project({ permissions: ['view', 'annotate'] })),
+      [`GET ${base}/leases`]: json(200, []),
+      [`POST ${base}/next`]: () => {
+        n++;
+        return n <= 2 ? json(201, lease(`l${n}`, `t${n}`)) : new Response(null, { status: 204, headers: { 'Annotate-Reason': 'exhausted' } });
+      },
+      [`POST ${base}/leases/l1/submit?next=1`]: json(400, {
+        error: { code: 'invalid', message: 'Invalid input.', fields: { 'result.sentiment': ['must be one of: x'] } },
+      }),
+    });
+    root = renderLabel(ctx(), 'acme', 'p1');
+    document.body.appendChild(root);
+    await until(() => !!root.querySelector('[data-testid=label-item]'), 'the item');
+    press('1');
+    press('Enter');
+    await until(() => !!root.querySelector('[data-testid=notice-error]'), 'the notice');
+    const notice = root.querySelector('[data-testid=notice-error]')!;
+    expect(notice.textContent).toContain('result.sentiment: must be one of: x');
+    notice.querySelector('button')!.click();
+    expect(root.querySelector<HTMLElement>('[data-testid=label-item]')!.dataset.leaseId).toBe('l1');
+  });
+});

@@ -187,7 +187,8 @@ export class WorkSession {
     this.drop(lease);
     const key = newKey();
     const work = this.track(this.sendSubmit(lease, result, key));
-    void this.refill();
+    // A failed refill is retried when the queue runs dry (the screen asks again).
+    this.refill().catch(() => undefined);
     return work;
   }
 
@@ -246,7 +247,8 @@ export class WorkSession {
         }
       })(),
     );
-    void this.refill();
+    // A failed refill is retried when the queue runs dry (the screen asks again).
+    this.refill().catch(() => undefined);
     return work;
   }
 
