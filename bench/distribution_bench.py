@@ -3,14 +3,19 @@
 Run with `make bench-distribution` (embedded services) or
 `python -m annotate.stack exec -- python bench/distribution_bench.py`.
 
-For each (overlap, K) it creates a fresh project of N items (default 100,000), starts K client
-threads (each with its own keep-alive HTTP connection and its own annotator token) that each
-loop ``POST next`` + ``POST submit`` for a bounded number of iterations, and reports
-annotations/second, p50 and p99 latency of ``next`` and of submit, and the number of items
-handed to more annotators than the overlap allows, or to one annotator twice (must be 0; counted
-from what the clients saw and again from the database rows).
+For each (loop, overlap, K) it creates a fresh project of N items (default 100,000), starts K
+client threads (each with its own keep-alive HTTP connection and its own annotator token) that
+each loop for a bounded number of iterations, and reports annotations/second, p50 and p99
+latency of ``next`` and of submit, and the number of items handed to more annotators than the
+overlap allows, or to one annotator twice (must be 0; counted from what the clients saw and
+again from the database rows). Loops (``--loop``, repeatable):
 
-Server, database, Celery worker and clients all run on this machine.
+* ``two``: ``POST next`` + ``POST submit``, two requests per annotation;
+* ``combined``: one ``POST next``, then ``POST submit?next=1`` (the result and the next lease
+  in one request), one request per annotation; its latency is reported as submit's.
+
+Server, database, Celery worker and clients all run on this machine, which may be shared: each
+row prints the 1-minute load average before and after it (``os.getloadavg()``).
 """
 
 from __future__ import annotations
@@ -133,9 +138,12 @@ def analyze() -> None:
 
 
 class Client(threading.Thread):
-    def __init__(self, port: int, path: str, token: str, iterations: int) -> None:
+    def __init__(
+        self, port: int, path: str, token: str, iterations: int, combined: bool = False
+    ) -> None:
         super().__init__(daemon=True)
         self.port, self.path, self.token, self.iterations = port, path, token, iterations
+        self.combined = combined
         self.next_ms: list[float] = []
         self.submit_ms: list[float] = []
         self.items: list[str] = []
@@ -157,6 +165,9 @@ class Client(threading.Thread):
         conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         body = json.dumps({"result": {"label": "a"}}).encode()
         try:
+            if self.combined:
+                self._run_combined(conn, body)
+                return
             for _ in range(self.iterations):
                 status, data, ms = self._post(conn, f"{self.path}/next", None)
                 self.next_ms.append(ms)
@@ -178,6 +189,80 @@ class Client(threading.Thread):
             self.errors.append(f"{type(exc).__name__}: {exc}")
         finally:
             conn.close()
+
+    def _run_combined(self, conn: http.client.HTTPConnection, body: bytes) -> None:
+        status, data, ms = self._post(conn, f"{self.path}/next", None)
+        self.next_ms.append(ms)
+        if status not in (200, 201):
+            if status != 204:
+                self.errors.append(f"next {status} {data[:200]!r}")
+            return
+        lease = json.loads(data)
+        for _ in range(self.iterations):
+            self.items.append(lease["item"]["id"])
+            status, data, ms = self._post(
+                conn, f"{self.path}/leases/{lease['id']}/submit?next=1", body
+            )
+            self.submit_ms.append(ms)
+            if status not in (200, 201):
+                self.errors.append(f"submit?next=1 {status} {data[:200]!r}")
+                return
+            lease = json.loads(data)["next"]
+            if lease is None:
+                return
+
+
+class CpuMeter:
+    """CPU seconds (user + system) used by the server's processes, the worker's, the
+    database backends of the bench's database and this process (the clients), between two
+    snapshots: a cost per annotation that the machine's other load does not change much."""
+
+    def __init__(self, web_pid: int, worker_pid: int, dbname: str) -> None:
+        self.web_pid, self.worker_pid, self.dbname = web_pid, worker_pid, dbname
+
+    def _processes(self) -> dict[str, list]:
+        import psutil
+
+        def tree(pid: int) -> list:
+            try:
+                root = psutil.Process(pid)
+                return [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                return []
+
+        db = []
+        for proc in psutil.process_iter(["cmdline"]):
+            cmdline = " ".join(proc.info["cmdline"] or [])
+            if cmdline.startswith("postgres:") and f" {self.dbname} " in f"{cmdline} ":
+                db.append(proc)
+        return {
+            "web": tree(self.web_pid),
+            "worker": tree(self.worker_pid),
+            "db": db,
+            "clients": [psutil.Process()],
+        }
+
+    def snapshot(self) -> dict[str, dict[int, float]]:
+        import psutil
+
+        seen: dict[str, dict[int, float]] = {}
+        for group, procs in self._processes().items():
+            seen[group] = {}
+            for proc in procs:
+                try:
+                    times = proc.cpu_times()
+                except psutil.NoSuchProcess:
+                    continue
+                seen[group][proc.pid] = times.user + times.system
+        return seen
+
+    @staticmethod
+    def used(before: dict, after: dict) -> dict[str, float]:
+        """Seconds per group; a process born in between counts whole, one that died not."""
+        return {
+            group: sum(t - before[group].get(pid, 0.0) for pid, t in after[group].items())
+            for group in after
+        }
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -213,18 +298,30 @@ def db_violations(slug: str, project_id: str, overlap: int) -> int:
 
 
 def run_one(
-    slug: str, annotators: list, port: int, n: int, overlap: int, k: int, total: int
+    slug: str,
+    annotators: list,
+    port: int,
+    n: int,
+    overlap: int,
+    k: int,
+    total: int,
+    combined: bool = False,
+    meter: CpuMeter | None = None,
 ) -> dict:
     project_id = make_project(slug, annotators[:k], n, overlap)
     path = f"/api/v1/t/{slug}/projects/{project_id}"
     per_client = max(1, total // k)
-    clients = [Client(port, path, annotators[i][1], per_client) for i in range(k)]
+    clients = [Client(port, path, annotators[i][1], per_client, combined) for i in range(k)]
+    load_before = os.getloadavg()[0]
+    cpu_before = meter.snapshot() if meter else None
     started = time.perf_counter()
     for client in clients:
         client.start()
     for client in clients:
         client.join()
     seconds = time.perf_counter() - started
+    cpu = CpuMeter.used(cpu_before, meter.snapshot()) if meter else {}
+    load_after = os.getloadavg()[0]
     errors = [e for c in clients for e in c.errors]
     handed: dict[str, list[int]] = defaultdict(list)
     for index, client in enumerate(clients):
@@ -236,13 +333,17 @@ def run_one(
     next_ms = [v for c in clients for v in c.next_ms]
     submit_ms = [v for c in clients for v in c.submit_ms]
     return {
+        "loop": "combined" if combined else "two",
+        "cpu_ms": {g: v * 1000 / max(1, len(submit_ms)) for g, v in cpu.items()},
+        "requests": len(next_ms) + len(submit_ms),
+        "load": (load_before, load_after),
         "overlap": overlap,
         "k": k,
         "annotations": len(submit_ms),
         "seconds": seconds,
         "rate": len(submit_ms) / seconds,
-        "next_p50": statistics.median(next_ms),
-        "next_p99": percentile(next_ms, 99),
+        "next_p50": statistics.median(next_ms) if not combined else float("nan"),
+        "next_p99": percentile(next_ms, 99) if not combined else float("nan"),
         "submit_p50": statistics.median(submit_ms),
         "submit_p99": percentile(submit_ms, 99),
         "dupes_clients": client_dupes,
@@ -259,12 +360,30 @@ def main() -> None:
     parser.add_argument("--annotations", type=int, default=4000, help="per run, all clients")
     parser.add_argument("--web-workers", type=int, default=3)
     parser.add_argument("--web-threads", type=int, default=4)
+    parser.add_argument(
+        "--loop",
+        choices=["two", "combined"],
+        action="append",
+        help="two: next + submit; combined: submit?next=1 (repeatable; default: two)",
+    )
+    parser.add_argument(
+        "--queue-depth",
+        type=int,
+        default=None,
+        help="DISTRIBUTION_QUEUE_DEPTH for the server and worker (default: the setting's)",
+    )
     args = parser.parse_args()
     ks = args.k or [1, 8, 32]
     overlaps = args.overlap or [1, 3]
+    loops = args.loop or ["two"]
     slug, annotators = setup_tenant(max(ks))
     port = free_port()
     env = dict(os.environ)
+    if args.queue_depth is not None:
+        env["DISTRIBUTION_QUEUE_DEPTH"] = str(args.queue_depth)
+    from django.conf import settings
+
+    depth = env.get("DISTRIBUTION_QUEUE_DEPTH", str(settings.DISTRIBUTION_QUEUE_DEPTH))
     web = subprocess.Popen(
         [
             sys.executable,
@@ -316,23 +435,42 @@ def main() -> None:
         print(f"machine: {machine_description()}")
         print(
             f"server: gunicorn gthread {args.web_workers} workers x {args.web_threads} threads; "
-            f"1 Celery worker; items per project: {args.items}"
+            f"1 Celery worker; DISTRIBUTION_QUEUE_DEPTH={depth}; items per project: {args.items}"
         )
+        print(f"load average at start (1, 5, 15 min): {os.getloadavg()}")
         print(
-            f"{'overlap':>7} {'K':>3} {'annotations':>11} {'ann/s':>7} {'next p50 ms':>11} "
-            f"{'next p99':>9} {'submit p50':>10} {'submit p99':>10} {'dupes':>6}"
+            f"{'loop':>8} {'overlap':>7} {'K':>3} {'annotations':>11} {'ann/s':>7} {'req/s':>6} "
+            f"{'next p50 ms':>11} {'next p99':>9} {'submit p50':>10} {'submit p99':>10} "
+            f"{'dupes':>6} {'load':>11}  CPU ms/annotation: web db worker clients"
         )
-        for overlap in overlaps:
-            for k in ks:
-                total = args.annotations if k > 1 else min(args.annotations, 1000)
-                r = run_one(slug, annotators, port, args.items, overlap, k, total)
-                print(
-                    f"{r['overlap']:>7} {r['k']:>3} {r['annotations']:>11} {r['rate']:>7.0f} "
-                    f"{r['next_p50']:>11.1f} {r['next_p99']:>9.1f} {r['submit_p50']:>10.1f} "
-                    f"{r['submit_p99']:>10.1f} {r['dupes_clients'] + r['dupes_db']:>6}"
-                    + (f"  errors: {r['errors']}" if r["errors"] else ""),
-                    flush=True,
-                )
+        meter = CpuMeter(web.pid, worker.pid, settings.DATABASES["default"]["NAME"])
+        for loop in loops:
+            for overlap in overlaps:
+                for k in ks:
+                    total = args.annotations if k > 1 else min(args.annotations, 1000)
+                    r = run_one(
+                        slug,
+                        annotators,
+                        port,
+                        args.items,
+                        overlap,
+                        k,
+                        total,
+                        loop == "combined",
+                        meter,
+                    )
+                    load = f"{r['load'][0]:.2f}>{r['load'][1]:.2f}"
+                    cpu = " ".join(
+                        f"{r['cpu_ms'].get(g, 0):.1f}" for g in ("web", "db", "worker", "clients")
+                    )
+                    print(
+                        f"{r['loop']:>8} {r['overlap']:>7} {r['k']:>3} {r['annotations']:>11} "
+                        f"{r['rate']:>7.0f} {r['requests'] / r['seconds']:>6.0f} "
+                        f"{r['next_p50']:>11.1f} {r['next_p99']:>9.1f} {r['submit_p50']:>10.1f} "
+                        f"{r['submit_p99']:>10.1f} {r['dupes_clients'] + r['dupes_db']:>6} "
+                        f"{load:>11}  {cpu}" + (f"  errors: {r['errors']}" if r["errors"] else ""),
+                        flush=True,
+                    )
     finally:
         for proc in (web, worker):
             proc.terminate()

@@ -15,7 +15,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from tenants.models import TOKEN_PREFIX, ApiToken, Membership, Tenant, token_hash
 from tenants.scoping import TENANT_SETTING, TOKEN_HASH_SETTING, current_tenant_id
-from tenants.sqlscript import from_row, run_script, select_list
+from tenants.sqlscript import from_row, prepared, run_script, select_list
 
 TOKEN_RE = re.compile(r"^" + TOKEN_PREFIX + r"[A-Za-z0-9_-]{43}$")
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -78,7 +78,7 @@ def _token_query() -> tuple[list[tuple[Any, list[Any]]], str]:
   JOIN tenants_membership m ON m.tenant_id = t.tenant_id AND m.id = t.membership_id
   JOIN {user_model._meta.db_table} u ON u.id = m.user_id
   JOIN tenants_tenant tn ON tn.id = t.tenant_id
- WHERE t.key_hash = %s"""
+ WHERE t.key_hash = %(hash)s"""
     return models, sql
 
 
@@ -101,7 +101,7 @@ def token_load(digest: str) -> ApiToken | None:
                     "tenants_apitoken WHERE key_hash = %s), ''), true)",
                     [TENANT_SETTING, digest],
                 ),
-                (select, [digest]),
+                prepared(cursor, select, {"hash": digest}),
                 (
                     "SELECT set_config(%s, '', true), set_config(%s, %s, true)",
                     [TOKEN_HASH_SETTING, TENANT_SETTING, restore],

@@ -9,11 +9,19 @@ setting made by the first dies with the last.
 
 With server-side binding (``OPTIONS: {"server_side_binding": True}``) a message may hold only
 one statement: the statements are then executed one by one, with the same results.
+
+``prepared()`` turns a statement that runs on every request into a named prepared statement of
+the connection (planned once per connection, not per call: for the larger hot-path queries,
+planning cost more than executing). Prepared statements outlive transactions, rolled back or
+not, and die with the connection.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import re
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,8 +43,10 @@ def run_script(cursor: Any, statements: Sequence[Statement]) -> list[list[tuple[
         cursor.execute(script)
         results = []
         while True:
-            results.append(cursor.fetchall() if cursor.description is not None else [])
-            if not cursor.nextset():
+            # The result's status, not ``description`` (which builds a column object each).
+            returned = raw.pgresult.status == psycopg.pq.ExecStatus.TUPLES_OK
+            results.append(raw.fetchall() if returned else [])
+            if not raw.nextset():
                 break
         return results
     results = []
@@ -85,3 +95,50 @@ def insert_parts(obj: Any, connection: Any) -> tuple[str, str, dict[str, Any]]:
         f"f_{f.column}": f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields
     }
     return columns, placeholders, params
+
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+# Names prepared on each database session (psycopg connection), by connection.
+_prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+@functools.cache
+def _positional(sql: str) -> tuple[str, str, tuple[str, ...]]:
+    """``sql`` with ``%(name)s`` placeholders as ``$n``, a statement name, and the names in
+    ``$n`` order."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    positional = _PLACEHOLDER.sub(number, sql)
+    name = "ann_" + hashlib.sha256(positional.encode()).hexdigest()[:16]
+    return positional, name, tuple(names)
+
+
+def prepared(cursor: Any, sql: str, params: dict[str, Any]) -> Statement:
+    """The statement ``(sql, params)`` as an ``EXECUTE`` of a prepared statement of this
+    connection, prepared now if it was not yet (one extra round trip per connection).
+
+    ``sql`` uses ``%(name)s`` placeholders; a parameter whose type PostgreSQL cannot infer
+    from its place (a bare select-list value) must carry a cast in ``sql``. With server-side
+    binding the statement is returned as it is (psycopg prepares repeated queries itself)."""
+    raw = cursor.cursor
+    if not isinstance(raw, psycopg.ClientCursor):
+        return sql, params
+    positional, name, names = _positional(sql)
+    done = _prepared.setdefault(raw.connection, set())
+    if name not in done:
+        cursor.execute(f"PREPARE {name} AS {positional}")
+        done.add(name)
+    arguments = ", ".join(["%s"] * len(names))
+    return f"EXECUTE {name}({arguments})", [params[key] for key in names]
+
+
+def execute_prepared(cursor: Any, sql: str, params: dict[str, Any]) -> None:
+    """Execute ``sql`` with ``params`` as a prepared statement (see ``prepared``); read the
+    rows from ``cursor`` as usual."""
+    statement, arguments = prepared(cursor, sql, params)
+    cursor.execute(statement, arguments)

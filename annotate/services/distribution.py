@@ -52,7 +52,14 @@ from tenants.scoping import (
     current_tenant_id,
     db_set,
 )
-from tenants.sqlscript import from_row, insert_parts, run_script, select_list
+from tenants.sqlscript import (
+    execute_prepared,
+    from_row,
+    insert_parts,
+    prepared,
+    run_script,
+    select_list,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -105,9 +112,9 @@ SELECT {columns},
        ARRAY(SELECT a.codename FROM {grants} g
                JOIN {Permission._meta.db_table} a ON a.id = g.permission_id
               WHERE g.tenant_id = p.tenant_id AND g.content_object_id = p.id
-                AND g.user_id = %s)
+                AND g.user_id = %(user)s)
   FROM annotate_project p
- WHERE p.tenant_id = %s AND p.id = %s"""
+ WHERE p.tenant_id = %(tenant)s AND p.id = %(project)s"""
     return fields, sql
 
 
@@ -121,7 +128,11 @@ def project_for_worker(
     PermissionDenied naming the permission when they see it without holding it."""
     fields, sql = _project_query()
     with connection.cursor() as cursor:
-        cursor.execute(sql, [membership.user_id, membership.tenant_id, project_id])
+        execute_prepared(
+            cursor,
+            sql,
+            {"user": membership.user_id, "tenant": membership.tenant_id, "project": project_id},
+        )
         row = cursor.fetchone()
     if row is None:
         raise Http404
@@ -235,8 +246,9 @@ WITH picked AS (
     -- refuses is skipped, and then takes no slot below.
     INSERT INTO annotate_lease (tenant_id, id, project_id, item_id, annotator_id, membership_id,
                                 state, slot_kept, gold, created_at, leased_at, expires_at)
-    SELECT %(tenant)s, (%(ids)s::uuid[])[numbered.n], %(project)s, numbered.id, %(user)s,
-           %(membership)s, %(state)s, false, false, %(now)s, %(leased_at)s, %(expires)s
+    SELECT %(tenant)s::uuid, (%(ids)s::uuid[])[numbered.n], %(project)s::uuid, numbered.id,
+           %(user)s::integer, %(membership)s::uuid, %(state)s::varchar, false, false,
+           %(now)s::timestamptz, %(leased_at)s::timestamptz, %(expires)s::timestamptz
       FROM numbered
     ON CONFLICT DO NOTHING
     RETURNING *
@@ -281,7 +293,7 @@ def _claim(
         "ids": sorted(uuid7() for _ in range(count)),
     }
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM(), params)
+        execute_prepared(cursor, _CLAIM(), params)
         return _leases_from_rows(cursor.fetchall())
 
 
@@ -299,21 +311,23 @@ def _next_state(project: Project, membership: Membership) -> tuple[bool, list[Le
             cursor,
             [
                 ("SELECT set_config(%s, %s, true)", [USER_SETTING, str(user_id)]),
-                (
-                    "SELECT EXISTS (SELECT 1 FROM tenants_membership m WHERE m.user_id = %s "
+                prepared(
+                    cursor,
+                    "SELECT EXISTS (SELECT 1 FROM tenants_membership m WHERE m.user_id = %(user)s "
                     "AND m.is_active AND m.tenant_id IN (SELECT c.competitor_id FROM "
-                    "annotate_competitor c WHERE c.tenant_id = %s))",
-                    [user_id, project.tenant_id],
+                    "annotate_competitor c WHERE c.tenant_id = %(tenant)s))",
+                    {"user": user_id, "tenant": project.tenant_id},
                 ),
                 (
                     "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                     [f"lease:{project.id}:{user_id}"],
                 ),
-                (
-                    f"SELECT {columns} FROM annotate_lease l WHERE l.tenant_id = %s "
-                    "AND l.project_id = %s AND l.annotator_id = %s "
+                prepared(
+                    cursor,
+                    f"SELECT {columns} FROM annotate_lease l WHERE l.tenant_id = %(tenant)s "
+                    "AND l.project_id = %(project)s AND l.annotator_id = %(user)s "
                     "AND l.state IN ('queued', 'active') ORDER BY l.created_at",
-                    [project.tenant_id, project.id, user_id],
+                    {"tenant": project.tenant_id, "project": project.id, "user": user_id},
                 ),
             ],
         )
@@ -437,27 +451,27 @@ def _pop_queued(project: Project, membership: Membership, now: datetime) -> Leas
     expires = now + timedelta(seconds=project.lease_seconds)
     _, columns, _ = _lease_columns()
     with connection.cursor() as cursor:
-        cursor.execute(
+        execute_prepared(
+            cursor,
             f"""
-            UPDATE annotate_lease l SET state = 'active', leased_at = %s, expires_at = %s
+            UPDATE annotate_lease l SET state = 'active', leased_at = %(now)s,
+                   expires_at = %(expires)s
               FROM annotate_item i
-             WHERE l.tenant_id = %s AND l.id = (
+             WHERE l.tenant_id = %(tenant)s AND l.id = (
                    SELECT id FROM annotate_lease
-                    WHERE tenant_id = %s AND project_id = %s AND annotator_id = %s
-                      AND state = 'queued' AND expires_at > %s
+                    WHERE tenant_id = %(tenant)s AND project_id = %(project)s
+                      AND annotator_id = %(user)s AND state = 'queued' AND expires_at > %(now)s
                     ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
                AND i.tenant_id = l.tenant_id AND i.id = l.item_id
             RETURNING {columns}, i.external_id, i.data, i.media, i.priority
             """,
-            [
-                now,
-                expires,
-                project.tenant_id,
-                project.tenant_id,
-                project.id,
-                membership.user_id,
-                now,
-            ],
+            {
+                "now": now,
+                "expires": expires,
+                "tenant": project.tenant_id,
+                "project": project.id,
+                "user": membership.user_id,
+            },
         )
         leases = _leases_from_rows(cursor.fetchall())
     return leases[0] if leases else None
@@ -529,7 +543,7 @@ def _lease_for_update_sql() -> tuple[list[Any], list[Any], str]:
 SELECT {lease_columns}, {item_columns}
   FROM annotate_lease l
   JOIN annotate_item i ON i.tenant_id = l.tenant_id AND i.id = l.item_id
- WHERE l.tenant_id = %s AND l.project_id = %s AND l.id = %s
+ WHERE l.tenant_id = %(tenant)s AND l.project_id = %(project)s AND l.id = %(lease)s
    FOR UPDATE"""
     return lease_fields, item_fields, sql
 
@@ -538,7 +552,9 @@ def _lease_for_update(*, project: Project, lease_id: uuid.UUID, user_id: int) ->
     """The lease and its item, both locked, in one statement."""
     lease_fields, item_fields, sql = _lease_for_update_sql()
     with connection.cursor() as cursor:
-        cursor.execute(sql, [project.tenant_id, project.id, lease_id])
+        execute_prepared(
+            cursor, sql, {"tenant": project.tenant_id, "project": project.id, "lease": lease_id}
+        )
         row = cursor.fetchone()
     if row is None:
         raise DistributionError("no such lease in this project", code="not_found", status=404)
@@ -648,7 +664,8 @@ def lease_submit(
     columns, values, params = insert_parts(annotation, connection)
     # One statement: the annotation, the lease closed, and (a final result) the item counted.
     with connection.cursor() as cursor:
-        cursor.execute(
+        execute_prepared(
+            cursor,
             f"""
             WITH annotation AS (
                 INSERT INTO annotate_annotation ({columns}) VALUES ({values}) RETURNING id
@@ -862,10 +879,11 @@ def project_has_open_items(*, tenant_id: uuid.UUID, project_id: uuid.UUID) -> bo
             cursor,
             [
                 ("SELECT set_config(%s, %s, true)", [TENANT_SETTING, str(tenant_id)]),
-                (
-                    "SELECT EXISTS (SELECT 1 FROM annotate_item WHERE tenant_id = %s "
-                    "AND project_id = %s AND status IN ('new', 'in_progress'))",
-                    [tenant_id, project_id],
+                prepared(
+                    cursor,
+                    "SELECT EXISTS (SELECT 1 FROM annotate_item WHERE tenant_id = %(tenant)s "
+                    "AND project_id = %(project)s AND status IN ('new', 'in_progress'))",
+                    {"tenant": tenant_id, "project": project_id},
                 ),
                 ("SELECT set_config(%s, %s, true)", [TENANT_SETTING, str(active or "")]),
             ],

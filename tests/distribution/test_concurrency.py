@@ -12,6 +12,7 @@ from datetime import timedelta
 import psutil
 import pytest
 from django.db import connection
+from django.db.models import F, Q
 from django.utils import timezone
 
 from annotate.models import Annotation, Lease
@@ -234,8 +235,14 @@ def test_refill_worker_killed_mid_run_keeps_invariants(cworld: World) -> None:
 
 
 def _queued_exists(w: World) -> bool:
+    """The worker reserved a lease ahead of need: one is queued now, or was and has been
+    popped since (a lease claimed in the request has ``leased_at == created_at``; a popped
+    reservation was created earlier). The annotators may pop reservations faster than this
+    is polled."""
     with tenant_context(w.a.id):
-        found = Lease.objects.filter(state=Lease.State.QUEUED).exists()
+        found = Lease.objects.filter(
+            Q(state=Lease.State.QUEUED) | Q(leased_at__gt=F("created_at"))
+        ).exists()
     connection.close()
     return found
 
