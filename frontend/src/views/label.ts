@@ -88,7 +88,6 @@ export function renderLabel(ctx: ViewContext, slug: string, id: string): HTMLEle
   let expired = false;
   let doneCount = 0;
   let timer: number | null = null;
-  const started = performance.now();
 
   const announce = (message: string): void => {
     replaceChildren(live, message);
@@ -194,6 +193,8 @@ export function renderLabel(ctx: ViewContext, slug: string, id: string): HTMLEle
     tick();
     view.focusFirst();
     root.dataset.upcoming = session.upcoming ? '1' : '0';
+    // Only the latest marks are kept: a day of labeling must not grow the timeline.
+    performance.clearMarks('label:ready');
     performance.mark('label:ready');
   };
 
@@ -210,6 +211,7 @@ export function renderLabel(ctx: ViewContext, slug: string, id: string): HTMLEle
       problem.widget.focus();
       return;
     }
+    performance.clearMarks('label:submit');
     performance.mark('label:submit');
     const lease = shownLease;
     const result = view.result();
@@ -392,6 +394,5 @@ export function renderLabel(ctx: ViewContext, slug: string, id: string): HTMLEle
   });
 
   void load();
-  void started;
   return root;
 }
