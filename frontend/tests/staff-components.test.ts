@@ -9,7 +9,7 @@ import { matchRoute } from '../src/router';
 import { filtersFromSearch, filtersToSearch, isoToLocal, localToIso, renderEventRow, renderExportCard } from '../src/views/audit';
 import { importFraction, importPhase, renderImportProgress } from '../src/views/imports';
 import { renderAnnotationCard, renderItemData } from '../src/views/review';
-import { agreementChart, goldChart, progressChart, workforceCard } from '../src/views/dashboard';
+import { agreementChart, defaultWindow, goldChart, progressChart, workforceCard } from '../src/views/dashboard';
 import { assignableRoles } from '../src/views/members';
 import type * as staff from '../src/staff/client';
 
@@ -226,6 +226,16 @@ describe('charts', () => {
     const gold = goldChart(stats);
     expect(gold.querySelectorAll('[data-label]')).toHaveLength(1);
     expect(gold.textContent).toContain('50% of 2');
+  });
+});
+
+describe('dashboard window', () => {
+  it('opens a young project by the hour and an older one by the day', () => {
+    const now = Date.parse('2026-03-10T12:00:00Z');
+    expect(defaultWindow('2026-03-10T08:00:00Z', now)).toBe('hour:2');
+    expect(defaultWindow('2026-03-06T08:00:00Z', now)).toBe('day:7');
+    expect(defaultWindow('2025-03-06T08:00:00Z', now)).toBe('day:30');
+    expect(defaultWindow('garbage', now)).toBe('day:30');
   });
 });
 

@@ -218,6 +218,15 @@ describe('competitors and audit screens', () => {
     testid('audit-more')!.click();
     await vi.waitFor(() => expect(root.querySelectorAll('[data-testid=audit-event]')).toHaveLength(2));
     expect(calls.at(-1)!.path).toContain('cursor=abc');
+
+    // Only break-glass access: the boolean filter goes to the API and into the CSV link.
+    (testid('audit-filter-actor') as HTMLInputElement).value = '';
+    (testid('audit-filter-outcome') as HTMLSelectElement).value = '';
+    (testid('audit-filter-break_glass') as HTMLInputElement).checked = true;
+    testid('audit-filters')!.dispatchEvent(new Event('submit', { cancelable: true }));
+    await vi.waitFor(() => expect(calls.at(-1)!.path).toBe('/api/v1/t/acme/audit/events?break_glass=true&page_size=50'));
+    expect(testid('audit-csv')!.getAttribute('href')).toBe('/api/v1/t/acme/audit/events.csv?break_glass=true');
+    expect(location.search).toBe('?break_glass=true');
   });
 
   it('tells a manager the log is for auditors and owners', async () => {

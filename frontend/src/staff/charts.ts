@@ -85,7 +85,9 @@ export function lineChart(spec: LineChartSpec): SVGSVGElement {
   spec.labels.forEach((label, i) => {
     // Every `every`-th label, and the last one unless it would overlap its neighbour.
     if (i === n - 1 ? i % every !== 0 && i % every < every / 2 : i % every !== 0) return;
-    xAxis.appendChild(svg('text', { x: x(i), y: height - pad.bottom + 18, 'text-anchor': 'middle', class: 'tick' }, label));
+    // The last label ends at its point, so that it stays inside the chart.
+    const anchor = i === n - 1 && n > 1 ? 'end' : i === 0 && n > 1 ? 'start' : 'middle';
+    xAxis.appendChild(svg('text', { x: x(i), y: height - pad.bottom + 18, 'text-anchor': anchor, class: 'tick' }, label));
   });
   root.appendChild(xAxis);
   for (const s of spec.series) {

@@ -54,6 +54,8 @@ export interface AuditFilters {
   outcome?: string;
   since?: string;
   until?: string;
+  /** 'true': only events under an operator's break-glass grant. */
+  break_glass?: string;
 }
 
 const T = '/api/v1/t/{tenant}' as const;
@@ -240,7 +242,7 @@ export async function listAuditEvents(slug: string, filters: AuditFilters, next?
   const path = { tenant: slug };
   const { data } = await call('get', `${T}/audit/events`, {
     path,
-    query: { ...filters, cursor: cursor(next, `${T}/audit/events`, path), page_size: 50 },
+    query: { ...filters, break_glass: filters.break_glass === 'true' ? true : undefined, cursor: cursor(next, `${T}/audit/events`, path), page_size: 50 },
     signal,
   });
   return page(data);

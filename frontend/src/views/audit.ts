@@ -12,7 +12,7 @@ import { bytes, canReadAudit, fieldMessages, liveStatus } from '../staff/ui';
 import { loading } from './common';
 import type { ViewContext } from './context';
 
-const FILTER_KEYS = ['actor', 'action', 'resource_type', 'resource_id', 'outcome', 'since', 'until'] as const;
+const FILTER_KEYS = ['actor', 'action', 'resource_type', 'resource_id', 'outcome', 'since', 'until', 'break_glass'] as const;
 type FilterKey = (typeof FILTER_KEYS)[number];
 
 /** `<input type="datetime-local">` value (local time) → ISO string in UTC, or '' when empty/invalid. */
@@ -70,7 +70,14 @@ export function renderEventRow(e: staff.AuditEvent): HTMLTableRowElement {
     h('td', { class: 'num', title: e.seq === null ? 'not sealed yet (a worker seals events in order)' : null }, e.seq === null ? '—' : String(e.seq)),
     h('td', { class: 'nowrap' }, formatDate(e.occurred_at)),
     h('td', null, e.actor_username || '—', e.actor_role ? h('span', { class: 'muted small' }, ` ${e.actor_role}`) : null, e.grant_id ? h('span', { class: 'tag danger', title: `operator grant ${e.grant_id}` }, 'break-glass') : null),
-    h('td', null, h('code', null, e.action)),
+    h(
+      'td',
+      null,
+      h('code', null, e.action),
+      e.detail && Object.keys(e.detail).length
+        ? h('details', { class: 'event-detail' }, h('summary', null, 'detail'), h('pre', { class: 'code small' }, JSON.stringify(e.detail, null, 1)))
+        : null,
+    ),
     h('td', null, e.resource_type, e.resource_id ? h('div', { class: 'muted small mono' }, e.resource_id) : null),
     h('td', null, h('span', { class: `tag outcome-${e.outcome}` }, e.outcome), e.reason ? h('div', { class: 'muted small' }, e.reason) : null),
     h('td', { class: 'num' }, e.status_code === null ? '—' : String(e.status_code)),
@@ -102,6 +109,7 @@ export function renderAuditLog(ctx: ViewContext, slug: string): HTMLElement {
     h('option', { value: '' }, 'any'),
     ['allowed', 'denied', 'failed'].map((o) => h('option', { value: o, selected: initial.outcome === o }, o)),
   );
+  const breakGlass = h('input', { type: 'checkbox', id: 'audit-break-glass', 'data-testid': 'audit-filter-break_glass', checked: initial.break_glass === 'true' });
   const formError = h('div', { class: 'form-error', role: 'alert', 'data-testid': 'audit-filter-error' });
   const csv = h('a', { class: 'button', 'data-testid': 'audit-csv', download: '' }, 'Download CSV');
   const form = h(
@@ -113,6 +121,7 @@ export function renderAuditLog(ctx: ViewContext, slug: string): HTMLElement {
       { class: 'filter-grid' },
       (Object.keys(fields) as (keyof typeof fields)[]).map((k) => h('div', { class: 'field' }, h('label', { for: `audit-${k}` }, fields[k].dataset.label ?? k), fields[k])),
       h('div', { class: 'field' }, h('label', { for: 'audit-outcome' }, 'Outcome'), outcome),
+      h('div', { class: 'field checkbox-field' }, h('label', { for: 'audit-break-glass' }, breakGlass, ' Only operator (break-glass) access')),
     ),
     h(
       'div',
@@ -145,6 +154,7 @@ export function renderAuditLog(ctx: ViewContext, slug: string): HTMLElement {
     const f: staff.AuditFilters = {};
     for (const k of ['actor', 'action', 'resource_type', 'resource_id'] as const) if (fields[k].value.trim()) f[k] = fields[k].value.trim();
     if (outcome.value) f.outcome = outcome.value;
+    if (breakGlass.checked) f.break_glass = 'true';
     const since = localToIso(fields.since.value);
     const until = localToIso(fields.until.value);
     if (since) f.since = since;

@@ -158,6 +158,15 @@ export function workforceCard(w: staff.Workforce): HTMLElement {
   );
 }
 
+/** The window a new project's dashboard opens with: hours for a young project, else days. */
+export function defaultWindow(createdAt: string, now: number): string {
+  const age = now - new Date(createdAt).getTime();
+  if (!(age >= 0)) return 'day:30';
+  if (age < 2 * 86400_000) return 'hour:2';
+  if (age < 7 * 86400_000) return 'day:7';
+  return 'day:30';
+}
+
 export function renderDashboard(ctx: ViewContext, slug: string, projectId: string): HTMLElement {
   ctx.setTitle('Dashboard');
   const top = h('div', null, h('h1', { tabindex: -1 }, 'Dashboard'));
@@ -171,11 +180,15 @@ export function renderDashboard(ctx: ViewContext, slug: string, projectId: strin
   const controls = h('div', { class: 'toolbar' }, h('label', { for: 'dashboard-window' }, 'Window '), bucket);
   const root = h('section', { class: 'dashboard-screen', 'data-testid': 'dashboard-screen' }, top, controls, body);
 
+  let project: api.Project | null = null;
   const load = async (): Promise<void> => {
     replaceChildren(body, loading());
-    const [b, d] = bucket.value.split(':');
     try {
-      const project = await api.getProject(slug, projectId, ctx.signal);
+      if (!project) {
+        project = await api.getProject(slug, projectId, ctx.signal);
+        bucket.value = defaultWindow(project.created_at, Date.now());
+      }
+      const [b, d] = bucket.value.split(':');
       ctx.setTitle(`Dashboard · ${project.name}`);
       replaceChildren(top, breadcrumb(slug, project), h('h1', { tabindex: -1 }, `Dashboard: ${project.name}`), projectTabs(slug, project, 'dashboard'));
       const [stats, progress, workforce] = await Promise.all([
