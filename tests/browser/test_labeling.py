@@ -168,15 +168,16 @@ def test_lease_expiry_is_explained_and_a_lost_answer_is_retried_once(live_url: s
     project = make_project(
         w.a, w.m("a", "manager"), [ann], name="Short leases", schema=CHOICE_SCHEMA, items=items
     )
-    # The annotator already holds a lease that is about to run out.
+    _login(page, live_url, "a-annotator")
+    # The annotator already holds a lease that is about to run out (set after the login, so
+    # a slow login on a loaded machine cannot eat the lease's few seconds).
     api = client_for(ann)
     held = api.post(f"/api/v1/t/tenant-a/projects/{project.id}/next").json()
     with tenant_context(w.a.id):
-        Lease.objects.filter(id=held["id"]).update(expires_at=timezone.now() + timedelta(seconds=4))
-    _login(page, live_url, "a-annotator")
+        Lease.objects.filter(id=held["id"]).update(expires_at=timezone.now() + timedelta(seconds=6))
     page.goto(f"{live_url}/t/tenant-a/projects/{project.id}/label")
     assert page.get_by_test_id("label-item").get_attribute("data-lease-id") == held["id"]
-    page.get_by_test_id("lease-expired").wait_for(timeout=10_000)
+    page.get_by_test_id("lease-expired").wait_for(timeout=15_000)
     shot(page, "16-lease-expired")
     _keys(page, "Enter")
     page.get_by_test_id("label-item").wait_for()
