@@ -58,18 +58,8 @@ export function comparisonWidget(ctx: FieldContext): FieldWidget {
   };
   const order = value().shown_order;
 
-  const cards = h(
-    'div',
-    { class: 'compare-cards', 'data-testid': `responses-${field.name}` },
-    order.map((source, pos) =>
-      h(
-        'article',
-        { class: 'compare-card', 'data-testid': 'response', 'data-position': pos },
-        h('h3', null, h('kbd', null, String(pos + 1)), ` Response ${SIDE_NAMES[pos] ?? pos + 1}`),
-        h('div', { class: 'prewrap response-text' }, responses[source] ?? ''),
-      ),
-    ),
-  );
+  // The responses in the order shown (filled by sync(), which also marks the preferred one).
+  const cards = h('div', { class: 'compare-cards', 'data-testid': `responses-${field.name}` });
 
   const pickLabel = (pick: number | 'tie' | null | undefined): string => {
     if (pick === 'tie') return 'Tie';
@@ -162,7 +152,7 @@ export function comparisonWidget(ctx: FieldContext): FieldWidget {
       b.tie?.classList.toggle('selected', chosen === 'tie');
     }
     if (rationale && rationale.value !== v.rationale) rationale.value = v.rationale;
-    replaceChildren(cards); // keep the cards; re-append (no data change)
+    replaceChildren(cards);
     order.forEach((source, pos) =>
       cards.appendChild(
         h(
