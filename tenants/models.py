@@ -137,6 +137,11 @@ class AccessEvent(TenantOwnedModel):
         DENIED = "denied"
         FAILED = "failed"
 
+    # Every request writes one event: no single-column tenant index to maintain beside the
+    # composite ones below, which are led by the tenant and serve every (RLS-scoped) query.
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.PROTECT, editable=False, related_name="+", db_index=False
+    )
     id = models.BigAutoField(primary_key=True)
     occurred_at = models.DateTimeField(default=timezone.now, editable=False)
     actor_user_id = models.BigIntegerField(null=True)
@@ -219,6 +224,9 @@ class AccessSeal(TenantOwnedModel):
     so requests of one tenant never wait on each other for a sequence number.
     """
 
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.PROTECT, editable=False, related_name="+", db_index=False
+    )  # the (tenant, seq) and (tenant, event) indexes serve lookups by tenant
     id = models.BigAutoField(primary_key=True)
     seq = models.BigIntegerField()
     event = models.OneToOneField(AccessEvent, on_delete=models.PROTECT, related_name="seal")
