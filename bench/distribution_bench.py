@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import math
 import os
 import socket
 import statistics
@@ -265,6 +266,12 @@ class CpuMeter:
         }
 
 
+def _ms(value: float) -> str:
+    """A latency for the table; "-" where there is none (``next`` in the combined loop, whose
+    one request per annotation is reported as submit's)."""
+    return "-" if math.isnan(value) else f"{value:.1f}"
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -466,8 +473,9 @@ def main() -> None:
                     print(
                         f"{r['loop']:>8} {r['overlap']:>7} {r['k']:>3} {r['annotations']:>11} "
                         f"{r['rate']:>7.0f} {r['requests'] / r['seconds']:>6.0f} "
-                        f"{r['next_p50']:>11.1f} {r['next_p99']:>9.1f} {r['submit_p50']:>10.1f} "
-                        f"{r['submit_p99']:>10.1f} {r['dupes_clients'] + r['dupes_db']:>6} "
+                        f"{_ms(r['next_p50']):>11} {_ms(r['next_p99']):>9} "
+                        f"{r['submit_p50']:>10.1f} {r['submit_p99']:>10.1f} "
+                        f"{r['dupes_clients'] + r['dupes_db']:>6} "
                         f"{load:>11}  {cpu}" + (f"  errors: {r['errors']}" if r["errors"] else ""),
                         flush=True,
                     )
