@@ -137,10 +137,21 @@ class AccessEvent(TenantOwnedModel):
         DENIED = "denied"
         FAILED = "failed"
 
-    # Every request writes one event: no single-column tenant index to maintain beside the
-    # composite ones below, which are led by the tenant and serve every (RLS-scoped) query.
+    # TRICKY: every request writes one event, so the row costs what it must and no more:
+    # - no single-column tenant index beside the composite ones below, which are led by the
+    #   tenant and serve every (RLS-scoped) query;
+    # - no foreign-key constraint: its check locks the tenant's row (FOR KEY SHARE) in every
+    #   request, a WAL record each time and a multixact once two requests of the tenant
+    #   overlap. The tenant is certain without it: RLS's WITH CHECK accepts only the tenant of
+    #   the context, which the request resolved from an active tenant row, and tenant rows are
+    #   never deleted (PROTECT; deleting a tenant shreds its key, not its row).
     tenant = models.ForeignKey(
-        "tenants.Tenant", on_delete=models.PROTECT, editable=False, related_name="+", db_index=False
+        "tenants.Tenant",
+        on_delete=models.PROTECT,
+        editable=False,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     id = models.BigAutoField(primary_key=True)
     occurred_at = models.DateTimeField(default=timezone.now, editable=False)
