@@ -30,7 +30,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotate.settings")
 def latency(requests: int) -> tuple[float, float]:
     from django.test import Client
 
-    from tenants import audit
     from tenants.api import base
     from tests.factories import TenantFactory, member, project_in, token_for
 
@@ -44,8 +43,8 @@ def latency(requests: int) -> tuple[float, float]:
 
     real = base.audit_record
 
-    def no_write(**kwargs: object) -> object:
-        return audit.AccessEvent()
+    def no_write(**kwargs: object) -> int:
+        return 0
 
     def timed() -> float:
         started = time.perf_counter()
@@ -66,6 +65,85 @@ def latency(requests: int) -> tuple[float, float]:
     finally:
         base.audit_record = real
     return statistics.median(with_times) * 1000, statistics.median(without_times) * 1000
+
+
+def latency_http(requests: int) -> tuple[float, float]:
+    """The same read over HTTP, as a client sees it: two gunicorn servers (one sync worker
+    each), the real app and ``bench/wsgi_no_event.py``, requests interleaved between them."""
+    import http.client
+    import socket
+    import subprocess
+
+    from tests.factories import TenantFactory, member, project_in, token_for
+
+    suffix = os.urandom(3).hex()
+    tenant = TenantFactory(slug=f"bench-http-{suffix}")
+    owner = member(tenant, "owner", username=f"bench-http-{suffix}")
+    project_in(tenant, owner, name="bench")
+    headers = {"Authorization": f"Bearer {token_for(owner).raw}"}
+    url = f"/api/v1/t/{tenant.slug}/projects"
+
+    def free_port() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+
+    servers, conns = [], []
+    try:
+        for module in ("annotate.wsgi", "bench.wsgi_no_event"):
+            port = free_port()
+            servers.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "gunicorn",
+                        f"{module}:application",
+                        "--bind",
+                        f"127.0.0.1:{port}",
+                        "--workers",
+                        "1",
+                        "--log-level",
+                        "warning",
+                    ],
+                    cwd=ROOT,
+                )
+            )
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                    conn.request("GET", "/healthz")
+                    conn.getresponse().read()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            conns.append(conn)
+
+        def timed(conn: http.client.HTTPConnection) -> float:
+            started = time.perf_counter()
+            conn.request("GET", url, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200, response.status
+            return time.perf_counter() - started
+
+        for _ in range(50):
+            for conn in conns:
+                timed(conn)
+        times: list[list[float]] = [[], []]
+        for _ in range(requests):
+            for i, conn in enumerate(conns):
+                times[i].append(timed(conn))
+        return statistics.median(times[0]) * 1000, statistics.median(times[1]) * 1000
+    finally:
+        for conn in conns:
+            conn.close()
+        for server in servers:
+            server.terminate()
+            server.wait(30)
 
 
 def sealing(events: int) -> float:
@@ -233,6 +311,11 @@ def main() -> None:
     with_event, without = latency(args.requests)
     print(
         f"GET projects, median of {args.requests}: {with_event:.2f} ms with the event, "
+        f"{without:.2f} ms without ({(with_event / without - 1) * 100:+.1f} %)"
+    )
+    with_event, without = latency_http(args.requests)
+    print(
+        f"GET projects over HTTP, median of {args.requests}: {with_event:.2f} ms with the event, "
         f"{without:.2f} ms without ({(with_event / without - 1) * 100:+.1f} %)"
     )
     rate = sealing(args.seal_events)

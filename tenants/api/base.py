@@ -33,7 +33,7 @@ from rest_framework.views import APIView
 
 from tenants.audit import Actor, audit_denied, audit_record, session_digest
 from tenants.middleware import client_ip
-from tenants.models import AccessEvent, ApiToken, Membership, Role, Tenant
+from tenants.models import ApiToken, Membership, Role, Tenant
 from tenants.scoping import USER_SETTING, db_set, tenant_context
 
 _SEALED = ("dispatch", "initial", "get_queryset", "get_object")
@@ -199,8 +199,8 @@ class TenantAPIView(APIView):
         detail: dict[str, Any] | None = None,
         action: str | None = None,
         resource_type: str | None = None,
-    ) -> AccessEvent:
-        """Record this request's access event, in the request transaction."""
+    ) -> int:
+        """Record this request's access event, in the request transaction; its id."""
         method = (self.request.method or "").lower()
         event = audit_record(
             tenant_id=self.tenant.id,
