@@ -208,7 +208,15 @@ class Client(threading.Thread):
             if status not in (200, 201):
                 self.errors.append(f"submit?next=1 {status} {data[:200]!r}")
                 return
-            lease = json.loads(data)["next"]
+            answer = json.loads(data)
+            lease = answer["next"]
+            if lease is None and answer["next_reason"] == "retry":
+                # What is left was held by other requests that instant: `next` waits for it.
+                status, data, ms = self._post(conn, f"{self.path}/next", None)
+                self.next_ms.append(ms)
+                if status not in (200, 201):
+                    return
+                lease = json.loads(data)
             if lease is None:
                 return
 

@@ -143,10 +143,11 @@ class SubmitResponseSerializer(AnnotationSerializer):
         "(next_reason says why)",
     )
     next_reason = serializers.ChoiceField(
-        choices=["new", "held", "exhausted", "limit_reached", "competitor_excluded"],
+        choices=["new", "held", "exhausted", "limit_reached", "competitor_excluded", "retry"],
         required=False,
         help_text="With ?next=1: `new` (a lease just handed out), `held` (one you already "
-        "held), or why there is none: `exhausted`, `limit_reached`, `competitor_excluded`",
+        "held), or why there is none: `exhausted`, `limit_reached`, `competitor_excluded`, or "
+        "`retry` (what is left was held by other requests at that instant: ask `POST next`)",
     )
 
 
@@ -339,7 +340,7 @@ class LeaseSubmitApi(_LeaseView):
         lease (a competitor exclusion) does not undo the submit: it is reported instead."""
         try:
             outcome = lease_next(
-                project=project, membership=self.membership, prefer_held=prefer_held
+                project=project, membership=self.membership, prefer_held=prefer_held, wait=False
             )
         except Excluded as exc:
             # The refused half is a denied event, beside the submit's allowed one.

@@ -93,7 +93,8 @@ class ResultInvalid(Exception):
 class NextOutcome:
     lease: Lease | None
     # "new" (a fresh lease), "held" (the annotator already holds LEASE_MAX_ACTIVE: the oldest
-    # is returned again), or, without a lease, why: "exhausted" or "limit_reached".
+    # is returned again), or, without a lease, why: "exhausted" or "limit_reached" ("retry"
+    # with wait=False: what is left is held by other transactions this instant).
     status: str
 
 
@@ -335,11 +336,17 @@ def _next_state(project: Project, membership: Membership) -> tuple[bool, list[Le
 
 
 def lease_next(
-    *, project: Project, membership: Membership, prefer_held: bool = False
+    *, project: Project, membership: Membership, prefer_held: bool = False, wait: bool = True
 ) -> NextOutcome:
     """The next item for the annotator, as a lease (a new one has its item attached). See
     module docstring. ``prefer_held``: the oldest active lease the annotator holds, if any,
-    before a new one (a retried submit-and-next gets what the first attempt handed out)."""
+    before a new one (a retried submit-and-next gets what the first attempt handed out).
+
+    ``wait=False`` (``submit?next=1``): when the only items left for the annotator are held
+    by other transactions at this instant, answer ``retry`` at once instead of waiting for
+    them. That transaction holds its submitted item's row lock: two of them waiting for each
+    other's item would both give up, and a blocking wait would deadlock. ``POST next``, which
+    holds no item lock, then waits as usual."""
     excluded, live = _next_state(project, membership)
     if excluded:
         raise Excluded(EXCLUDED_MESSAGE)
@@ -365,7 +372,8 @@ def lease_next(
         gold_id = _claim_gold(project, membership, now)
         if gold_id is not None:
             lease = Lease.objects.select_related("item").get(id=gold_id)
-    for attempt in range(CLAIM_ATTEMPTS):
+    attempts, nothing_left = (CLAIM_ATTEMPTS if wait else 1), False
+    for attempt in range(attempts):
         if lease is not None:
             break
         claimed = _claim(
@@ -375,11 +383,12 @@ def lease_next(
         # SKIP LOCKED passes over rows other transactions hold for an instant (a claim, a
         # submit): "nothing claimable" is only believed when nothing is, locked or not.
         if lease is None and not _claimable_exists(project, membership):
+            nothing_left = True
             break
-        if lease is None:
+        if lease is None and attempt + 1 < attempts:
             time.sleep(0.002 * (attempt + 1))
     if lease is None:
-        return NextOutcome(None, "exhausted")
+        return NextOutcome(None, "exhausted" if nothing_left or wait else "retry")
     if settings.DISTRIBUTION_QUEUE_DEPTH and queued_left < settings.DISTRIBUTION_QUEUE_DEPTH:
         request_refill(project=project, membership=membership)
     return NextOutcome(lease, "new")

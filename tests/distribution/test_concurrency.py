@@ -92,6 +92,12 @@ def work_combined_until_done(
                 return
             log.append((membership.user_id, lease["item"]["id"]))
             lease = done.json()["next"]
+            if lease is None and done.json()["next_reason"] == "retry":
+                # What is left was held by other requests that instant: ask `next`, which waits.
+                response = client.post(f"{url}/next")
+                if response.status_code == 204:
+                    return
+                lease = response.json()
             if lease is None:
                 if done.json()["next_reason"] != "exhausted":
                     errors.append(f"no next lease: {done.json()['next_reason']}")
@@ -292,3 +298,35 @@ def test_overlap_1_project_completes_through_the_after_commit_check(cworld: Worl
     finally:
         stop_celery_worker(worker)
     assert completed is not None
+
+
+def test_items_held_by_others_that_instant_answer_retry_then_next_gets_them(
+    cworld: World,
+) -> None:
+    import psycopg
+
+    from tests.conftest import app_conninfo
+
+    w = cworld
+    configure(w.project_a)
+    first, second = add_items(w.project_a, 2)
+    client = client_for(annotator(w.project_a, "ann-1"))
+    url = f"/api/v1/t/tenant-a/projects/{w.project_a.id}"
+    lease = client.post(f"{url}/next").json()
+    assert lease["item"]["id"] == str(first.id)
+    # Another transaction holds the only other item's row (as a claim or a submit would).
+    with psycopg.connect(app_conninfo()) as other:
+        other.execute("SELECT set_config('app.tenant_id', %s, true)", [str(w.a.id)])
+        locked = other.execute(
+            "SELECT id FROM annotate_item WHERE id = %s FOR UPDATE", [second.id]
+        ).fetchall()
+        assert len(locked) == 1
+        done = client.post(
+            f"{url}/leases/{lease['id']}/submit?next=1", {"result": {"label": "a"}}, format="json"
+        )
+        assert done.status_code == 201, done.content
+        assert done.json()["next"] is None and done.json()["next_reason"] == "retry"
+        other.rollback()
+    following = client.post(f"{url}/next")
+    assert following.status_code == 201 and following.json()["item"]["id"] == str(second.id)
+    check_invariants(w.project_a)
