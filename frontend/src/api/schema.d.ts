@@ -1250,9 +1250,10 @@ export interface components {
          *     * `exhausted` - exhausted
          *     * `limit_reached` - limit_reached
          *     * `competitor_excluded` - competitor_excluded
+         *     * `retry` - retry
          * @enum {string}
          */
-        NextReasonEnum: "new" | "held" | "exhausted" | "limit_reached" | "competitor_excluded";
+        NextReasonEnum: "new" | "held" | "exhausted" | "limit_reached" | "competitor_excluded" | "retry";
         OperatorGrant: {
             /** Format: uuid */
             id: string;
@@ -1692,13 +1693,14 @@ export interface components {
             /** @description With ?next=1: your next lease, or null when there is nothing for you (next_reason says why) */
             next?: components["schemas"]["Lease"] | null;
             /**
-             * @description With ?next=1: `new` (a lease just handed out), `held` (one you already held), or why there is none: `exhausted`, `limit_reached`, `competitor_excluded`
+             * @description With ?next=1: `new` (a lease just handed out), `held` (one you already held), or why there is none: `exhausted`, `limit_reached`, `competitor_excluded`, or `retry` (what is left was held by other requests at that instant: ask `POST next`)
              *
              *     * `new` - new
              *     * `held` - held
              *     * `exhausted` - exhausted
              *     * `limit_reached` - limit_reached
              *     * `competitor_excluded` - competitor_excluded
+             *     * `retry` - retry
              */
             next_reason?: components["schemas"]["NextReasonEnum"];
         };
