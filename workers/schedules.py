@@ -25,6 +25,10 @@ BEAT_SCHEDULE = {
         "task": "workers.tasks.distribution.expire_leases",
         "schedule": float(settings.LEASE_EXPIRY_INTERVAL_SECONDS),
     },
+    "complete-projects": {
+        "task": "workers.tasks.distribution.complete_projects",
+        "schedule": crontab(minute="*/5"),
+    },
     "webhook-sweep": {
         "task": "annotate.webhooks.tasks.platform_webhook_sweep",
         "schedule": crontab(minute="*/5"),

@@ -900,6 +900,23 @@ def project_has_open_items(*, tenant_id: uuid.UUID, project_id: uuid.UUID) -> bo
     return bool(row[0])
 
 
+def projects_complete_sweep() -> list[Project]:
+    """Mark completed, in the current tenant, the projects whose every item is done but which
+    were never marked: the after-commit check on a project's last item can be lost (a crash
+    between the commit and the check, or a broker outage). Returns the projects this call
+    marked (``project_complete_once`` makes concurrent callers agree). A project with no
+    completed item (an empty one, or one of gold items only) is not completed."""
+    from django.db.models import Exists, OuterRef
+
+    items = Item.objects.filter(project=OuterRef("pk"))
+    candidates = (
+        Project.objects.filter(completed_at__isnull=True)
+        .filter(Exists(items.filter(status=Item.Status.COMPLETED)))
+        .exclude(Exists(items.filter(status__in=[Item.Status.NEW, Item.Status.IN_PROGRESS])))
+    )
+    return [project for project in candidates if project_complete_once(project=project)]
+
+
 def project_complete_once(*, project: Project) -> bool:
     """Mark the project completed if no item is open, exactly once (the conditional UPDATE
     makes concurrent callers agree), and emit ``project.completed``. Returns whether this call

@@ -147,6 +147,18 @@ def _run_item_completed(world: World) -> uuid.UUID:
     return world.a.id
 
 
+def _run_complete_projects(world: World) -> uuid.UUID:
+    from annotate.models import Item
+    from tests.distribution.conftest import add_items
+    from workers.tasks.distribution import complete_projects
+
+    (item,) = add_items(world.project_a, 1)
+    with tenant_context(world.a.id):
+        Item.objects.filter(id=item.id).update(status="completed")
+    assert complete_projects() >= 1
+    return world.a.id
+
+
 # Run here; each must leave an event whose actor is the task.
 RUN: dict[str, Callable[[World], uuid.UUID]] = {
     "workers.tasks.isolation.tenant_rls_probe": _run_rls_probe,
@@ -154,6 +166,7 @@ RUN: dict[str, Callable[[World], uuid.UUID]] = {
     "workers.tasks.distribution.refill_queue": _run_refill,
     "workers.tasks.distribution.expire_leases": _run_expire,
     "workers.tasks.distribution.item_completed": _run_item_completed,
+    "workers.tasks.distribution.complete_projects": _run_complete_projects,
     "workers.tasks.audit.audit_export_run": _run_export,
     "workers.tasks.audit.platform_grants_expire": _run_grants_expire,
     "annotate.webhooks.tasks.webhook_sweep": _run_webhook_sweep,

@@ -1,4 +1,5 @@
-"""Distribution jobs: refill annotators' queues ahead of need, expire leases on a schedule."""
+"""Distribution jobs: refill annotators' queues ahead of need, expire leases and catch
+unmarked finished projects on a schedule."""
 
 from __future__ import annotations
 
@@ -56,6 +57,32 @@ def expire_leases(self: PlatformTask) -> int:
                     detail={"items_returned": freed},
                 )
         total += freed
+    return total
+
+
+@app.task(base=PlatformTask, name="workers.tasks.distribution.complete_projects", bind=True)
+def complete_projects(self: PlatformTask) -> int:
+    """Catch projects whose last item's after-commit completion check was lost: every tenant
+    in turn, each in its own tenant context and transaction."""
+    from annotate.services.distribution import projects_complete_sweep
+    from tenants.audit import Actor, audit_record
+    from tenants.scoping import tenant_context
+    from tenants.services.isolation import tenant_ids_active
+
+    actor = Actor.for_task(self.name, self.request.id or "")
+    total = 0
+    for tenant_id in tenant_ids_active():
+        with tenant_context(tenant_id):
+            for project in projects_complete_sweep():
+                audit_record(
+                    tenant_id=tenant_id,
+                    actor=actor,
+                    action="project.complete",
+                    resource_type="project",
+                    resource_id=project.id,
+                    detail={"by": "sweep"},
+                )
+                total += 1
     return total
 
 
