@@ -18,10 +18,14 @@ How (docs/imports.md):
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import json
 import logging
 import posixpath
+import queue
+import sys
+import threading
 import time
 import uuid
 import warnings
@@ -173,7 +177,7 @@ SELECT %(tenant)s, id, %(project)s, %(dataset)s, {_EXTERNAL_ID},
        CASE WHEN %(random)s THEN {RANDOM_QUEUE_KEY_SQL.format(seed="%(seed)s", id="id")}
             ELSE %(base)s + line END,
        0, 0, CASE WHEN jsonb_typeof(doc->'gold') = 'object' THEN doc->'gold' END, now()
-  FROM import_staging ORDER BY line
+  FROM import_staging
 """
 
 
@@ -437,12 +441,13 @@ def _image_size(stream: IO[bytes]) -> tuple[int, int]:
 @contextlib.contextmanager
 def _open_records(
     job: ImportJob, storage: TenantStorage, media: _MediaStore, errors: _Errors
-) -> Iterator[tuple[_CountingReader, Iterator[Record | RecordError]]]:
-    """The upload's records: the file itself, or the manifest of a ZIP archive."""
+) -> Iterator[tuple[_CountingReader, Iterator[Record | RecordError], int]]:
+    """The upload's records: the file itself, or the manifest of a ZIP archive; and a bound
+    on their line numbers (a line, or a JSON item, takes at least one byte)."""
     if job.format != ImportJob.Format.ZIP:
         with storage.open(job.blob_key) as blob:
             stream = _CountingReader(blob)
-            yield stream, _records(job, stream, job.format)  # type: ignore[arg-type]
+            yield stream, _records(job, stream, job.format), job.bytes_total + 1  # type: ignore[arg-type]
         return
     with storage.open_seekable(job.blob_key) as blob:
         stream = _CountingReader(blob)
@@ -465,8 +470,10 @@ def _open_records(
             raise ImportFailed(errors)
         media.attach(archive, files)
         errors.filename = manifests[0]
-        with archive.open(files[manifests[0]]) as manifest:
-            yield stream, _records(job, manifest, MANIFESTS[manifests[0]])  # type: ignore[arg-type]
+        info = files[manifests[0]]
+        with archive.open(info) as manifest:
+            records = _records(job, manifest, MANIFESTS[manifests[0]])  # type: ignore[arg-type]
+            yield stream, records, info.file_size + 1
 
 
 # -- the ingest ---------------------------------------------------------------------------------
@@ -495,93 +502,277 @@ def _ingest_records(
     storage: TenantStorage,
     media: _MediaStore,
 ) -> int:
-    max_items = settings.IMPORT_MAX_ITEMS
-    ids = Uuid7Sequence()
-    rows = 0
+    """Parse in a thread, insert in this one: batch k goes into ``annotate_item`` while batch
+    k+1 is parsed, all in this connection's one transaction (docs/imports.md, "Pipeline").
+
+    The unique index on (tenant, project, external_id) refuses any duplicate as it is
+    inserted. Only then, on the failure path, is the file read again to name every duplicate
+    with its lines, as a sequential staging of the whole file (``_report_duplicates``)."""
     clock = time.perf_counter()
     with (
-        _open_records(job, storage, media, errors) as (stream, records),
+        _open_records(job, storage, media, errors) as (stream, records, max_lines),
         connection.cursor() as cursor,
     ):
         cursor.execute("DROP TABLE IF EXISTS pg_temp.import_staging")
         cursor.execute(STAGING)
-        with cursor.copy("COPY import_staging (line, id, doc, media) FROM STDIN") as copy:
-            for record in records:
-                if isinstance(record, RecordError):
-                    errors.add(record.line, record.field, record.message)
-                    if record.fatal:
-                        break
-                    continue
-                for field_name, message in item_data_errors(schema, record.data):
-                    errors.add(record.line, f"data.{field_name}", message)
-                if record.gold is not None:
-                    for field_name, message in result_errors(schema, record.gold, record.data):
-                        errors.add(record.line, field_name.replace("result", "gold", 1), message)
-                refs = media.refs_for(record) if media.fields and not errors.count else None
-                if errors.count:
-                    continue  # keep reading to report errors; nothing more to write
-                rows += 1
-                if rows > max_items:
-                    errors.add(
-                        record.line, "(file)", f"more than {max_items} items (IMPORT_MAX_ITEMS)"
-                    )
-                    break
-                copy.write_row(
-                    (
-                        record.line,
-                        ids.next(),
-                        record.raw or _encode(record),
-                        json.dumps(refs) if refs else None,
-                    )
-                )
-                if rows % 2000 == 0:
-                    progress.maybe(items_processed=rows, bytes_processed=stream.count)
+        # The item's foreign key is checked per row when each batch's INSERT ends (while the
+        # next batch is parsed), not all at once at commit. Still checked by the database.
+        cursor.execute(f"SET CONSTRAINTS {ITEM_FOREIGN_KEY} IMMEDIATE")
+        project = job.project
+        random_order = project.ordering == project.Ordering.RANDOM
+        # Queue positions are reserved before the first batch, so one per possible line (a
+        # line has at least one byte); unused ones are a gap, as a failed import's are.
+        base = 0 if random_order else progress.reserve_positions(job.project_id, max_lines)
+        params = {
+            "tenant": job.tenant_id,
+            "project": job.project_id,
+            "dataset": job.dataset_id,
+            "random": random_order,
+            "seed": project.random_seed,
+            "base": base,
+        }
+        timing = {"copy": 0.0, "insert": 0.0, "wait": 0.0}
+        with _Parser(records, stream, schema, media, errors) as parser:
+            try:
+                with transaction.atomic():  # a savepoint: a duplicate undoes every batch
+                    for batch in parser.batches(timing):
+                        started = time.perf_counter()
+                        cursor.execute("TRUNCATE import_staging")
+                        with cursor.copy(_COPY_STAGING) as copy:
+                            copy.write(batch.data)
+                        copied = time.perf_counter()
+                        cursor.execute(_INSERT, params)
+                        timing["copy"] += copied - started
+                        timing["insert"] += time.perf_counter() - copied
+                        progress.maybe(items_processed=batch.rows, bytes_processed=batch.bytes)
+            except IntegrityError as exc:
+                constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "")
+                if constraint != "item_external_id_unique":
+                    raise
+                parser.drain()  # errors in the rest of the file come first, as before
+                if not errors.count:
+                    _report_duplicates(job, storage, media, errors, schema, cursor)
+                raise ImportFailed(errors) from None
+            rows = parser.rows
         if errors.count:
             raise ImportFailed(errors)
         if rows == 0:
             errors.add(None, "(file)", "the file holds no items")
             raise ImportFailed(errors)
         progress.write(items_processed=rows, bytes_processed=stream.count)
-        copied = time.perf_counter()
-        _check_external_ids(cursor, job, errors)
-        checked = time.perf_counter()
-        if errors.count:
-            raise ImportFailed(errors)
-        try:
-            with transaction.atomic():
-                base = progress.reserve_positions(job.project_id, rows)
-                project = job.project
-                cursor.execute(
-                    _INSERT,
-                    {
-                        "tenant": job.tenant_id,
-                        "project": job.project_id,
-                        "dataset": job.dataset_id,
-                        "random": project.ordering == project.Ordering.RANDOM,
-                        "seed": project.random_seed,
-                        "base": base,
-                    },
-                )
-            logger.info(
-                "import %s: %d items; read+validate+COPY %.2f s, id checks %.2f s, insert %.2f s",
-                job.id,
-                rows,
-                copied - clock,
-                checked - copied,
-                time.perf_counter() - checked,
-            )
-        except IntegrityError as exc:
-            constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "")
-            if constraint != "item_external_id_unique":
-                raise
-            errors.add(
-                None,
-                "external_id",
-                "an item with one of these external ids was imported into the project "
-                "meanwhile; retry the import",
-            )
-            raise ImportFailed(errors) from None
+        logger.info(
+            "import %s: %d items in %.2f s; parse+validate %.2f s (thread), COPY to staging "
+            "%.2f s, insert %.2f s, waiting for the parser %.2f s",
+            job.id,
+            rows,
+            time.perf_counter() - clock,
+            parser.busy,
+            timing["copy"],
+            timing["insert"],
+            timing["wait"],
+        )
     return rows
+
+
+ITEM_FOREIGN_KEY = "annotate_item_dataset_tenant_fk"  # annotate migration 0004
+_COPY_NULL = "\\N"
+_COPY_STAGING = "COPY import_staging (line, id, doc, media) FROM STDIN"
+# Rows per batch, and bytes: big enough that statement overheads vanish, small enough that
+# the first batch (parsed before any insert can start) and the last (inserted after the
+# parser is done) are short. At most _QUEUED batches wait between the threads.
+BATCH_ROWS = 10_000
+BATCH_BYTES = 4 * 1024**2
+_QUEUED = 2
+_SWITCH_INTERVAL = 0.0002  # seconds (the interpreter's default is 0.005)
+
+
+def _copy_text(value: str) -> str:
+    """A value in COPY's text format."""
+    if "\\" in value:
+        value = value.replace("\\", "\\\\")
+    if "\n" in value or "\r" in value or "\t" in value:
+        value = value.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    return value
+
+
+@dataclass
+class _Batch:
+    data: bytes  # COPY text rows for import_staging
+    rows: int  # rows parsed so far, this batch included
+    bytes: int  # bytes of the upload read so far
+
+
+class _ParserStopped(Exception):
+    pass
+
+
+_END = object()
+
+
+class _Parser:
+    """Reads, validates and encodes records in a thread, as COPY batches for the main thread.
+
+    Validation is the one of the sequential ingest: the first error stops the output (nothing
+    more is written), the rest of the file is still read to report its errors. The thread is
+    stopped and joined however the ``with`` block ends; the queue bounds memory."""
+
+    def __init__(
+        self,
+        records: Iterator[Record | RecordError],
+        stream: _CountingReader,
+        schema: dict[str, Any],
+        media: _MediaStore,
+        errors: _Errors,
+        *,
+        emit: bool = True,
+    ) -> None:
+        self.records, self.stream, self.schema, self.media, self.errors = (
+            records,
+            stream,
+            schema,
+            media,
+            errors,
+        )
+        self.emit = emit
+        self.rows = 0
+        self.busy = 0.0  # seconds the thread spent parsing (not waiting for room)
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=_QUEUED)
+        self._stop = threading.Event()
+        context = contextvars.copy_context()  # the tenant context, for media storage
+        self._thread = threading.Thread(
+            target=context.run, args=(self._run,), name="import-parser", daemon=True
+        )
+
+    def __enter__(self) -> _Parser:
+        # The main thread mostly waits on the socket; each time it wakes (every COPY chunk,
+        # every statement) it needs the GIL back from the busy parser, which by default
+        # hands it over only every 5 ms: that alone cost a second per 100,000 items.
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(_SWITCH_INTERVAL)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self._queue.get(timeout=0.05)  # make room, so a blocked put sees the stop
+        self._thread.join()
+        sys.setswitchinterval(self._switch_interval)
+
+    def batches(self, timing: dict[str, float] | None = None) -> Iterator[_Batch]:
+        while True:
+            started = time.perf_counter()
+            item = self._queue.get()
+            if timing is not None:
+                timing["wait"] += time.perf_counter() - started
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def drain(self) -> None:
+        """Let the thread read to the end (to report errors), dropping its batches."""
+        self.emit = False
+        for _ in self.batches():
+            pass
+
+    def _put(self, item: object) -> None:
+        while True:
+            if self._stop.is_set():
+                raise _ParserStopped
+            try:
+                self._queue.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def _run(self) -> None:
+        try:
+            self._parse()
+            self._put(_END)
+        except _ParserStopped:
+            return
+        except BaseException as exc:  # handed to the main thread, which raises it
+            with contextlib.suppress(_ParserStopped):
+                self._put(exc)
+
+    def _parse(self) -> None:
+        errors, schema, media = self.errors, self.schema, self.media
+        max_items = settings.IMPORT_MAX_ITEMS
+        ids = Uuid7Sequence()
+        out: list[str] = []
+        size = 0
+        started = time.perf_counter()
+        for record in self.records:
+            if self._stop.is_set():
+                raise _ParserStopped
+            if isinstance(record, RecordError):
+                errors.add(record.line, record.field, record.message)
+                if record.fatal:
+                    break
+                continue
+            for field_name, message in item_data_errors(schema, record.data):
+                errors.add(record.line, f"data.{field_name}", message)
+            if record.gold is not None:
+                for field_name, message in result_errors(schema, record.gold, record.data):
+                    errors.add(record.line, field_name.replace("result", "gold", 1), message)
+            refs = media.refs_for(record) if media.fields and not errors.count else None
+            if errors.count:
+                out.clear()
+                continue  # keep reading to report errors; nothing more to write
+            self.rows += 1
+            if self.rows > max_items:
+                errors.add(record.line, "(file)", f"more than {max_items} items (IMPORT_MAX_ITEMS)")
+                break
+            if not self.emit:
+                continue
+            doc = _copy_text(record.raw or _encode(record))
+            refs_text = _copy_text(json.dumps(refs)) if refs else _COPY_NULL
+            row = f"{record.line}\t{ids.next()}\t{doc}\t{refs_text}\n"
+            out.append(row)
+            size += len(row)
+            if len(out) >= BATCH_ROWS or size >= BATCH_BYTES:
+                data = "".join(out).encode()
+                out.clear()
+                size = 0
+                self.busy += time.perf_counter() - started
+                self._put(_Batch(data, self.rows, self.stream.count))
+                started = time.perf_counter()
+        self.busy += time.perf_counter() - started
+        if out and not errors.count and self.emit:
+            self._put(_Batch("".join(out).encode(), self.rows, self.stream.count))
+
+
+def _report_duplicates(
+    job: ImportJob,
+    storage: TenantStorage,
+    media: _MediaStore,
+    errors: _Errors,
+    schema: dict[str, Any],
+    cursor: Any,
+) -> None:
+    """The failure path of a duplicate external id: read the whole file again into staging
+    (nothing is inserted) and name each duplicate with its lines, as the sequential ingest
+    did. When none is found, a concurrent import took an id meanwhile."""
+    cursor.execute("TRUNCATE import_staging")
+    with (
+        _open_records(job, storage, media, errors) as (stream, records, _),
+        _Parser(records, stream, schema, media, errors) as parser,
+    ):
+        for batch in parser.batches():
+            with cursor.copy(_COPY_STAGING) as copy:
+                copy.write(batch.data)
+    if not errors.count:
+        _check_external_ids(cursor, job, errors)
+    if not errors.count:
+        errors.add(
+            None,
+            "external_id",
+            "an item with one of these external ids was imported into the project "
+            "meanwhile; retry the import",
+        )
 
 
 def _encode(record: Record) -> str:
