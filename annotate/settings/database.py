@@ -23,6 +23,13 @@ CONN_MAX_AGE = env_int(
     "Seconds a database connection is reused. Safe: the tenant setting is transaction-local.",
     minimum=0,
 )
+CONN_HEALTH_CHECKS = env_bool(
+    "DB_CONN_HEALTH_CHECKS",
+    False,
+    "Check a reused database connection (SELECT 1) before the first query of each request. "
+    "Off by default: it costs a round trip per request; without it, a connection the server "
+    "dropped fails one request and is then replaced.",
+)
 DB_ROLE_CHECK = env_bool(
     "DB_ROLE_CHECK",
     True,
@@ -30,7 +37,7 @@ DB_ROLE_CHECK = env_bool(
 )
 
 assert _app is not None
-_app.update(CONN_MAX_AGE=CONN_MAX_AGE, CONN_HEALTH_CHECKS=True)
+_app.update(CONN_MAX_AGE=CONN_MAX_AGE, CONN_HEALTH_CHECKS=CONN_HEALTH_CHECKS)
 # "progress": a second connection with the same role, for writes that must commit while the
 # request or task transaction is still open (import progress).
 DATABASES = {"default": _app, "progress": {**_app, "TEST": {"MIRROR": None}}}
