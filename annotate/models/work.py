@@ -65,11 +65,25 @@ class Lease(TenantOwnedModel):
 
     LIVE = (State.QUEUED, State.ACTIVE)
 
+    # Every annotation writes a lease: no constraint or index that another one already gives.
+    # The composite key (tenant_id, project_id) -> project implies the tenant exists (the
+    # project's own tenant key), and the indexes led by (tenant, project) and (tenant, item)
+    # below serve every lookup (each query runs under RLS with the tenant in its predicate).
+    tenant = models.ForeignKey(
+        "tenants.Tenant",
+        on_delete=models.PROTECT,
+        editable=False,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     project = models.ForeignKey(
-        Project, on_delete=models.CASCADE, related_name="+", db_constraint=False
+        Project, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
     )
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    item = models.ForeignKey(
+        Item, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
     annotator = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -103,7 +117,7 @@ class Lease(TenantOwnedModel):
                 condition=models.Q(state__in=["queued", "active"]),
                 name="lease_live_expiry_idx",
             ),
-            models.Index(fields=["tenant", "item"], name="lease_item_idx"),
+            # (tenant, item) lookups use lease_once_per_annotator (tenant, item, annotator).
         ]
 
     def __str__(self) -> str:
@@ -122,12 +136,26 @@ class Annotation(TenantOwnedModel):
 
     COUNTED = (Status.PENDING_REVIEW, Status.ACCEPTED)
 
+    # As for leases: the tenant is implied by the composite project key, and the indexes led
+    # by (tenant, item) and (tenant, project) below serve the lookups by item and by project.
+    tenant = models.ForeignKey(
+        "tenants.Tenant",
+        on_delete=models.PROTECT,
+        editable=False,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     project = models.ForeignKey(
-        Project, on_delete=models.CASCADE, related_name="+", db_constraint=False
+        Project, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
     )
     item = models.ForeignKey(
-        Item, on_delete=models.CASCADE, related_name="annotations", db_constraint=False
+        Item,
+        on_delete=models.CASCADE,
+        related_name="annotations",
+        db_constraint=False,
+        db_index=False,
     )
     lease = models.OneToOneField(
         Lease,
