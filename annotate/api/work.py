@@ -320,8 +320,6 @@ class LeaseSubmitApi(_LeaseView):
         if outcome.replayed:
             self.audit(action="lease.submit_replay", detail={"annotation": str(annotation.id)})
         else:
-            if outcome.item_completed:
-                _item_completed(project, annotation.item_id)
             self.audit(
                 detail={
                     "annotation": str(annotation.id),
@@ -329,15 +327,23 @@ class LeaseSubmitApi(_LeaseView):
                     "status": annotation.status,
                 }
             )
+        next_lease = None
         if then_next:
-            data.update(self._next(project, prefer_held=outcome.replayed))
+            answer, next_lease = self._next(project, prefer_held=outcome.replayed)
+            data.update(answer)
+        if outcome.item_completed:
+            # A (non-gold) lease handed out in this transaction is on an item still open when
+            # it commits (its slot keeps it from completing): the project cannot be complete.
+            open_item = next_lease is not None and not next_lease.gold
+            _item_completed(project, annotation.item_id, open_item_known=open_item)
         if outcome.replayed:
             return Response(data, headers={"Idempotent-Replayed": "true"})
         return Response(data, status=status.HTTP_201_CREATED)
 
-    def _next(self, project: Project, *, prefer_held: bool) -> dict[str, Any]:
-        """``POST next`` inside this request, with its own access event. A refusal of the next
-        lease (a competitor exclusion) does not undo the submit: it is reported instead."""
+    def _next(self, project: Project, *, prefer_held: bool) -> tuple[dict[str, Any], Lease | None]:
+        """``POST next`` inside this request, with its own access event: the answer's fields
+        and the lease. A refusal of the next lease (a competitor exclusion) does not undo the
+        submit: it is reported instead."""
         try:
             outcome = lease_next(
                 project=project, membership=self.membership, prefer_held=prefer_held, wait=False
@@ -355,7 +361,7 @@ class LeaseSubmitApi(_LeaseView):
                 status_code=status.HTTP_403_FORBIDDEN,
                 detail={"with": "submit"},
             )
-            return {"next": None, "next_reason": exc.code}
+            return {"next": None, "next_reason": exc.code}, None
         lease = outcome.lease
         detail = {"outcome": outcome.status, "with": "submit"}
         if lease is not None:
@@ -364,16 +370,18 @@ class LeaseSubmitApi(_LeaseView):
         return {
             "next": None if lease is None else self._lease_body(lease),
             "next_reason": outcome.status,
-        }
+        }, lease
 
 
-def _item_completed(project: Project, item_id: uuid.UUID) -> None:
+def _item_completed(project: Project, item_id: uuid.UUID, *, open_item_known: bool = False) -> None:
     """Tell the project's webhooks now (in this transaction); after this commits, have a worker
     compute the item's agreement (overlap > 1) or complete the project (no open item left).
 
     The open-items check runs after the commit, so of two completions committing at once the
     later one's check sees both; ``project_complete_once`` makes a double enqueue harmless.
-    This spares a broker publish per completed item on the submit path."""
+    This spares a broker publish per completed item on the submit path. ``open_item_known``:
+    the transaction leaves an item of the project open (``submit?next=1`` handed out a lease),
+    so the check would answer "open" and is skipped."""
     from annotate.services.distribution import project_has_open_items
     from annotate.webhooks.services import webhook_emit
     from workers.tasks.distribution import item_completed
@@ -385,6 +393,9 @@ def _item_completed(project: Project, item_id: uuid.UUID) -> None:
         payload={"item_id": str(item_id)},
     )
     tenant_id, project_id, wants_agreement = project.tenant_id, project.id, project.overlap > 1
+
+    if not wants_agreement and open_item_known:
+        return
 
     def after_commit() -> None:
         if wants_agreement or not project_has_open_items(
