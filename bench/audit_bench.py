@@ -301,27 +301,40 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--seal-events", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument(
+        "--parts",
+        default="latency,http,sealing,verifier",
+        help="comma-separated subset of latency,http,sealing,verifier",
+    )
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     from bench.machine import machine_description
 
     print(f"machine: {machine_description()}")
     import django
 
     django.setup()
-    with_event, without = latency(args.requests)
-    print(
-        f"GET projects, median of {args.requests}: {with_event:.2f} ms with the event, "
-        f"{without:.2f} ms without ({(with_event / without - 1) * 100:+.1f} %)"
-    )
-    with_event, without = latency_http(args.requests)
-    print(
-        f"GET projects over HTTP, median of {args.requests}: {with_event:.2f} ms with the event, "
-        f"{without:.2f} ms without ({(with_event / without - 1) * 100:+.1f} %)"
-    )
-    rate = sealing(args.seal_events)
-    print(f"sealing: {args.seal_events} events at {rate:,.0f} events/s")
-    rate, elapsed, note = verifier(args.events)
-    print(f"verifier: {args.events:,} events in {elapsed:.1f} s = {rate:,.0f} events/s ({note})")
+    print(f"load average at start: {os.getloadavg()[0]:.2f}")
+    if "latency" in parts:
+        with_event, without = latency(args.requests)
+        print(
+            f"GET projects, median of {args.requests}: {with_event:.2f} ms with the event, "
+            f"{without:.2f} ms without ({(with_event / without - 1) * 100:+.1f} %)"
+        )
+    if "http" in parts:
+        with_event, without = latency_http(args.requests)
+        print(
+            f"GET projects over HTTP, median of {args.requests}: {with_event:.2f} ms with the event, "
+            f"{without:.2f} ms without ({(with_event / without - 1) * 100:+.1f} %)"
+        )
+    if "sealing" in parts:
+        rate = sealing(args.seal_events)
+        print(f"sealing: {args.seal_events} events at {rate:,.0f} events/s")
+    if "verifier" in parts:
+        rate, elapsed, note = verifier(args.events)
+        print(
+            f"verifier: {args.events:,} events in {elapsed:.1f} s = {rate:,.0f} events/s ({note})"
+        )
 
 
 if __name__ == "__main__":

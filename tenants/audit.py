@@ -18,7 +18,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from tenants.models import AccessEvent
-from tenants.scoping import CrossTenantWrite, current_tenant_id, tenant_context
+from tenants.scoping import (
+    CrossTenantWrite,
+    current_tenant_id,
+    defer_to_context_end,
+    tenant_context,
+)
 
 MAX_IDS_IN_DETAIL = 200
 
@@ -80,9 +85,9 @@ def audit_record(
     reason: str = "",
     status_code: int | None = None,
     detail: dict[str, Any] | None = None,
-) -> int:
+) -> int | None:
     """Write one access event in the current transaction, in the current tenant context, and
-    return its id.
+    return its id (None when the write is deferred to the end of a request's tenant context).
 
     Guarantees: the event has the same fate as the surrounding transaction; its tenant is the
     tenant of the context (a mismatch raises); the actor's own tenant is recorded only when it
@@ -118,6 +123,11 @@ def audit_record(
         "grant_id": actor.grant_id if acting_in else None,
         "detail": json.dumps(detail or {}, separators=(",", ":")),
     }
+    # In a request, the INSERT goes to the database with the closing statement of the
+    # request's tenant context, in the same transaction, before the commit: one round trip
+    # fewer on every request (see ``defer_to_context_end`` for when it is not deferred).
+    if defer_to_context_end(_INSERT_EVENT_DEFERRED, params):
+        return None
     with connection.cursor() as cursor:
         cursor.execute(_INSERT_EVENT, params)
         return int(cursor.fetchone()[0])
@@ -144,11 +154,11 @@ _EVENT_COLUMNS = (
     "grant_id",
     "detail",
 )
-_INSERT_EVENT = (
+_INSERT_EVENT_DEFERRED = (
     f"INSERT INTO tenants_accessevent ({', '.join(_EVENT_COLUMNS)}) "
-    f"VALUES ({', '.join(f'%({c})s' for c in _EVENT_COLUMNS[:-1])}, %(detail)s::jsonb) "
-    "RETURNING id"
+    f"VALUES ({', '.join(f'%({c})s' for c in _EVENT_COLUMNS[:-1])}, %(detail)s::jsonb)"
 )
+_INSERT_EVENT = f"{_INSERT_EVENT_DEFERRED} RETURNING id"
 
 
 def audit_denied(
@@ -161,7 +171,7 @@ def audit_denied(
     reason: str,
     status_code: int,
     outcome: str = AccessEvent.Outcome.DENIED,
-) -> int:
+) -> int | None:
     """Record a refused or failed attempt, in its own transaction (see module docstring)."""
     with tenant_context(tenant_id):
         return audit_record(

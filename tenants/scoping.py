@@ -21,6 +21,8 @@ from typing import Any
 
 from django.db import connections, models, transaction
 
+from tenants.sqlscript import Statement, run_script
+
 _current_tenant: ContextVar[uuid.UUID | None] = ContextVar("annotate_tenant", default=None)
 
 TENANT_SETTING = "app.tenant_id"
@@ -53,7 +55,10 @@ def db_set(name: str, value: str, *, using: str = "default") -> None:
     if not connection.in_atomic_block:
         raise RuntimeError(f"{name} must be set inside a transaction (transaction-local setting)")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+        cursor.execute(_SET_SQL, [name, value])
+
+
+_SET_SQL = "SELECT set_config(%s, %s, true)"
 
 
 @contextmanager
@@ -73,16 +78,60 @@ def tenant_context(
     if outer is not None and outer != tid:
         raise CrossTenantWrite(f"cannot enter tenant {tid} inside the context of tenant {outer}")
     with transaction.atomic(using=using, savepoint=savepoint):
+        connection = connections[using]
+        # A request's context (no savepoint, outermost) collects the statements deferred to
+        # its end (``defer_to_context_end``) and sends them with its closing statement.
+        deferred = (
+            _Deferred(len(connection.savepoint_ids)) if not savepoint and outer is None else None
+        )
+        if deferred is not None:
+            connection.tenant_deferred = deferred
         token = _current_tenant.set(tid)
         try:
             db_set(TENANT_SETTING, str(tid), using=using)
             yield tid
         finally:
             _current_tenant.reset(token)
+            if deferred is not None:
+                # On an exception the transaction is doomed (no savepoint): the deferred
+                # statements would have been rolled back with it, so they are dropped.
+                connection.tenant_deferred = None
         # Normal exit only. If this atomic block is nested in a longer transaction (a test
         # case, a platform job), clear the setting so the rest of it sees no tenant.
         if outer is None:
-            db_set(TENANT_SETTING, "", using=using)
+            if deferred is not None and deferred.statements:
+                with connection.cursor() as cursor:
+                    run_script(cursor, [*deferred.statements, (_SET_SQL, [TENANT_SETTING, ""])])
+            else:
+                db_set(TENANT_SETTING, "", using=using)
+
+
+class _Deferred:
+    """Statements waiting for the end of a request's tenant context, and the atomic depth
+    (``len(savepoint_ids)``) of that context."""
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+        self.statements: list[Statement] = []
+
+
+def defer_to_context_end(sql: str, params: Any, *, using: str = "default") -> bool:
+    """Queue a write to be sent with the closing statement of the current request's tenant
+    context, in the same transaction and the same tenant, one round trip fewer. True if
+    queued; False if the caller must execute it now.
+
+    Only a write made directly at the level of a request's context (``savepoint=False``,
+    outermost) is queued: its fate is then that of the whole transaction, as if it had run at
+    once (it is sent before the context ends, so before any commit). Inside a nested atomic
+    block, whose savepoint may be rolled back on its own, or in any other context, it is not.
+    The write is not visible to the rest of the block, and its errors surface at the end of
+    the context (failing the request), not at the call."""
+    connection = connections[using]
+    deferred: _Deferred | None = getattr(connection, "tenant_deferred", None)
+    if deferred is None or len(connection.savepoint_ids) != deferred.depth:
+        return False
+    deferred.statements.append((sql, params))
+    return True
 
 
 @contextmanager
