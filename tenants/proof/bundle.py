@@ -26,12 +26,13 @@ import logging
 import time
 import uuid
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from typing import IO, Any
 
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from tenants.audit import Actor, audit_record
@@ -253,9 +254,32 @@ class _Progress:
             self.write(events_processed=done, events_total=total)
 
 
+# Advisory lock class of audit exports (two-int4 key form; project exports use "EXPT").
+LOCK_CLASS = 0x41554454  # "AUDT"
+
+
 def audit_export_run(*, tenant_id: uuid.UUID, export_id: uuid.UUID, actor: Actor) -> str:
     """Seal the tenant's log, then write the bundle for the export's period into the tenant's
-    storage. The export is logged (``audit.export.run``) in the transaction that finishes it."""
+    storage. The export is logged (``audit.export.run``) in the transaction that finishes it.
+
+    One run per export at a time: a second delivery of the task while the first still runs
+    (a broker redelivery of a long export) answers "busy" instead of writing the same bundle
+    beside it, which could leave the row's checksum describing the other run's file. The lock
+    belongs to the database session, so a killed worker's lock ends with its connection."""
+    key = zlib.crc32(uuid.UUID(str(export_id)).bytes) - 2**31
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_CLASS, key])
+        if not cursor.fetchone()[0]:
+            return "busy"
+    try:
+        return _audit_export_run(tenant_id=tenant_id, export_id=export_id, actor=actor)
+    finally:
+        # A lost connection has lost its lock too: nothing to undo then.
+        with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_CLASS, key])
+
+
+def _audit_export_run(*, tenant_id: uuid.UUID, export_id: uuid.UUID, actor: Actor) -> str:
     with tenant_context(tenant_id):
         job = AuditExport.objects.get(id=export_id)
         if job.state in (AuditExport.State.SUCCEEDED, AuditExport.State.FAILED):

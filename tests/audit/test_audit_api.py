@@ -7,10 +7,12 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+import zlib
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
@@ -319,3 +321,42 @@ def test_grant_request_bad_input(world: World, operator: Any) -> None:
 def test_export_rows_are_tenant_scoped(world: World) -> None:
     with tenant_context(world.b.id):
         assert AuditExport.objects.count() == 0
+
+
+def test_a_second_delivery_of_a_running_bundle_export_waits_instead_of_writing_beside_it(
+    world: World, monkeypatch: Any
+) -> None:
+    """While one delivery holds the export (its session's advisory lock), another answers
+    "busy" and the task retries later; once free, the export runs once."""
+    import celery.exceptions
+
+    from tenants.proof import bundle
+    from tests.conftest import app_conninfo
+    from workers.tasks.audit import audit_export_run_task
+
+    # The progress connection cannot see this test's uncommitted rows.
+    monkeypatch.setattr(bundle._Progress, "write", lambda self, **fields: None)
+    with tenant_context(world.a.id):
+        export = AuditExport.objects.create(
+            period_from=timezone.now() - timedelta(days=1),
+            period_to=timezone.now(),
+            created_by_id=world.m("a", "auditor").user_id,
+        )
+    key = zlib.crc32(export.id.bytes) - 2**31
+    actor = Actor.for_task("t", "1")
+    with psycopg.connect(app_conninfo(), autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", [bundle.LOCK_CLASS, key])
+        assert bundle.audit_export_run(tenant_id=world.a.id, export_id=export.id, actor=actor) == (
+            "busy"
+        )
+        with pytest.raises(celery.exceptions.Retry):
+            audit_export_run_task.run(world.a.id, str(export.id))
+        with tenant_context(world.a.id):
+            export.refresh_from_db()
+        assert export.state == AuditExport.State.QUEUED and not export.blob_key
+    state = bundle.audit_export_run(tenant_id=world.a.id, export_id=export.id, actor=actor)
+    assert state == "succeeded"
+    # The lock was given back: a later delivery finds the export done, not busy.
+    assert bundle.audit_export_run(tenant_id=world.a.id, export_id=export.id, actor=actor) == (
+        "succeeded"
+    )

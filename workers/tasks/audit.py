@@ -54,7 +54,9 @@ def tenant_audit_seal(
 def audit_export_run_task(self: TenantTask, tenant_id: uuid.UUID, export_id: str) -> str:
     from tenants.proof.bundle import audit_export_run
 
-    return audit_export_run(tenant_id=tenant_id, export_id=uuid.UUID(export_id), actor=self.actor())
+    return self.again_if_busy(
+        audit_export_run(tenant_id=tenant_id, export_id=uuid.UUID(export_id), actor=self.actor())
+    )
 
 
 @app.task(base=PlatformTask, name="workers.tasks.audit.platform_grants_expire")
