@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 import psutil
@@ -51,6 +52,9 @@ WORDS = [
     "eiusmod",
     "tempor",
 ]
+
+
+POLL_SECONDS = 0.1  # the status poll of the client
 
 
 def make_file(path: Path, n: int) -> int:
@@ -212,7 +216,9 @@ def run_one(
         size = make_file(path, n)
         monitor = PeakRss(procs)
         monitor.start()
+        load = os.getloadavg()[0]
         started = time.perf_counter()
+        started_wall = time.time()
         with path.open("rb") as body:
             request = urllib.request.Request(  # noqa: S310 - our own local server
                 f"{base}{url_path}?format=jsonl",
@@ -227,6 +233,7 @@ def run_one(
             with urllib.request.urlopen(request) as response:  # noqa: S310
                 status_url = json.loads(response.read())["url"]
         uploaded = time.perf_counter() - started
+        accepted_wall = time.time()
         deadline = time.monotonic() + 3600
         while True:
             if time.monotonic() > deadline:
@@ -238,18 +245,28 @@ def run_one(
                 status = json.loads(response.read())
             if status["state"] in ("succeeded", "failed"):
                 break
-            time.sleep(0.1)
+            time.sleep(POLL_SECONDS)
         elapsed = time.perf_counter() - started
+        seen_wall = started_wall + elapsed
         monitor.running = False
         monitor.join()
         if status["state"] != "succeeded":
             raise SystemExit(f"import failed: {status['errors'][:3]}")
+        # Where the end-to-end time went (the server's clock is this machine's): upload (until
+        # the 202), queued (202 to the worker's start), ingest (start to finish, as the job
+        # records them), then the commit and the client's status poll.
+        job_started = datetime.fromisoformat(status["started_at"]).timestamp()
+        job_finished = datetime.fromisoformat(status["finished_at"]).timestamp()
         raw, indexed = raw_copy_rate(path, n)
         return {
             "n": n,
             "bytes": size,
             "seconds": elapsed,
             "upload_seconds": uploaded,
+            "queued_seconds": job_started - accepted_wall,
+            "ingest_seconds": job_finished - job_started,
+            "tail_seconds": seen_wall - job_finished,
+            "load": load,
             "rate": n / elapsed,
             "raw_copy_rate": raw,
             "item_copy_rate": indexed,
@@ -317,7 +334,8 @@ def main() -> None:
         print(
             f"{'items':>10} {'MB':>7} {'end-to-end s':>13} {'items/s':>9} {'raw COPY items/s':>17} "
             f"{'ratio':>6} {'item COPY items/s':>18} {'ratio':>6} {'web peak MiB':>13} "
-            f"{'worker peak MiB':>16}"
+            f"{'worker peak MiB':>16} {'load':>5} | {'upload':>6} {'queued':>6} {'ingest':>6} "
+            f"{'commit+poll':>11}"
         )
         for n in sizes:
             r = run_one(n, url_path, token, base, {"web": web.pid, "worker": worker.pid})
@@ -325,7 +343,9 @@ def main() -> None:
                 f"{r['n']:>10} {r['bytes'] / 1e6:>7.1f} {r['seconds']:>13.1f} {r['rate']:>9.0f} "
                 f"{r['raw_copy_rate']:>17.0f} {r['rate'] / r['raw_copy_rate']:>6.2f} "
                 f"{r['item_copy_rate']:>18.0f} {r['rate'] / r['item_copy_rate']:>6.2f} "
-                f"{r['web_peak_mib']:>13.0f} {r['worker_peak_mib']:>16.0f}",
+                f"{r['web_peak_mib']:>13.0f} {r['worker_peak_mib']:>16.0f} {r['load']:>5.2f} | "
+                f"{r['upload_seconds']:>6.2f} {r['queued_seconds']:>6.2f} "
+                f"{r['ingest_seconds']:>6.2f} {r['tail_seconds']:>11.2f}",
                 flush=True,
             )
     finally:
