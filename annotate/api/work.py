@@ -335,7 +335,12 @@ class LeaseSubmitApi(_LeaseView):
             # A (non-gold) lease handed out in this transaction is on an item still open when
             # it commits (its slot keeps it from completing): the project cannot be complete.
             open_item = next_lease is not None and not next_lease.gold
-            _item_completed(project, annotation.item_id, open_item_known=open_item)
+            _item_completed(
+                project,
+                annotation.item_id,
+                open_item_known=open_item,
+                webhooks_active=outcome.webhooks_active,
+            )
         if outcome.replayed:
             return Response(data, headers={"Idempotent-Replayed": "true"})
         return Response(data, status=status.HTTP_201_CREATED)
@@ -373,7 +378,13 @@ class LeaseSubmitApi(_LeaseView):
         }, lease
 
 
-def _item_completed(project: Project, item_id: uuid.UUID, *, open_item_known: bool = False) -> None:
+def _item_completed(
+    project: Project,
+    item_id: uuid.UUID,
+    *,
+    open_item_known: bool = False,
+    webhooks_active: bool = True,
+) -> None:
     """Tell the project's webhooks now (in this transaction); after this commits, have a worker
     compute the item's agreement (overlap > 1) or complete the project (no open item left).
 
@@ -381,17 +392,19 @@ def _item_completed(project: Project, item_id: uuid.UUID, *, open_item_known: bo
     later one's check sees both; ``project_complete_once`` makes a double enqueue harmless.
     This spares a broker publish per completed item on the submit path. ``open_item_known``:
     the transaction leaves an item of the project open (``submit?next=1`` handed out a lease),
-    so the check would answer "open" and is skipped."""
+    so the check would answer "open" and is skipped. ``webhooks_active`` False: the tenant
+    has no active webhook (the submit's statement read it), so there is nothing to emit."""
     from annotate.services.distribution import project_has_open_items
     from annotate.webhooks.services import webhook_emit
     from workers.tasks.distribution import item_completed
 
-    webhook_emit(
-        tenant_id=project.tenant_id,
-        event="item.completed",
-        project_id=project.id,
-        payload={"item_id": str(item_id)},
-    )
+    if webhooks_active:
+        webhook_emit(
+            tenant_id=project.tenant_id,
+            event="item.completed",
+            project_id=project.id,
+            payload={"item_id": str(item_id)},
+        )
     tenant_id, project_id, wants_agreement = project.tenant_id, project.id, project.overlap > 1
 
     if not wants_agreement and open_item_known:

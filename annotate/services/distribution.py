@@ -43,6 +43,7 @@ from annotate.models import (
     ProjectUserObjectPermission,
 )
 from annotate.permissions import ROLE_DEFAULTS
+from annotate.webhooks.models import Webhook
 from tenants.ids import uuid7
 from tenants.models import Membership
 from tenants.scoping import (
@@ -629,6 +630,9 @@ class SubmitOutcome:
     annotation: Annotation
     replayed: bool
     item_completed: bool
+    # Whether the tenant has an active webhook (read by the submit's statement): without one,
+    # a completion has no deliveries to create and ``webhook_emit`` need not look.
+    webhooks_active: bool = True
 
 
 def lease_submit(
@@ -691,7 +695,9 @@ def lease_submit(
                 RETURNING status
             )
             SELECT (SELECT count(*) FROM annotation), (SELECT count(*) FROM closed),
-                   (SELECT status FROM counted)
+                   (SELECT status FROM counted),
+                   EXISTS (SELECT 1 FROM {Webhook._meta.db_table} w
+                            WHERE w.tenant_id = %(tenant)s AND w.active)
             """,
             {
                 **params,
@@ -703,11 +709,13 @@ def lease_submit(
                 "item": lease.item_id,
             },
         )
-        inserted, closed, status = cursor.fetchone()
+        inserted, closed, status, webhooks_active = cursor.fetchone()
     assert inserted == 1 and closed == 1, "the locked lease was not closed"
     lease.state, lease.closed_at = Lease.State.SUBMITTED, now
     completed = status == Item.Status.COMPLETED
-    return SubmitOutcome(annotation, replayed=False, item_completed=completed)
+    return SubmitOutcome(
+        annotation, replayed=False, item_completed=completed, webhooks_active=webhooks_active
+    )
 
 
 def _routed_to_review(project: Project, lease_id: uuid.UUID) -> bool:

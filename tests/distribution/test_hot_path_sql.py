@@ -71,7 +71,7 @@ def test_statement_counts_are_pinned(setup: World) -> None:
     # Round trips (executes) and statements: authentication is one round trip; submit and the
     # next lease add the lease lock, the write, the exclusion/lock/leases script and the claim.
     # (In a test the request runs in the test's transaction: savepoints, no BEGIN/COMMIT.)
-    assert len(submit_next.captured_queries) <= 13, [q["sql"][:80] for q in submit_next]
+    assert len(submit_next.captured_queries) <= 10, [q["sql"][:80] for q in submit_next]
     assert len(nxt.captured_queries) <= 9, [q["sql"][:80] for q in nxt]
     assert not [q for q in submit_next.captured_queries if q["sql"].startswith("PREPARE")]
     assert _statements(submit_next) <= 19

@@ -237,3 +237,37 @@ def test_direct_bodies_equal_the_serializers_they_replace(setup: World) -> None:
         assert lease_body(lease) == LeaseSerializer(lease).data
     for annotation in annotations:
         assert annotation_body(annotation) == AnnotationSerializer(annotation).data
+
+
+@pytest.mark.parametrize("active", [True, False])
+def test_completion_webhook_only_looked_up_when_the_tenant_has_an_active_one(
+    setup: World, settings, active: bool
+) -> None:
+    """The submit's statement says whether the tenant has any active webhook: with one, the
+    completion creates its delivery as before; with none (or only inactive ones), no lookup."""
+    from annotate.webhooks.models import WebhookDelivery
+    from annotate.webhooks.services import webhook_create, webhook_update
+
+    settings.WEBHOOK_ALLOWED_NETWORKS = []
+    w = setup
+    with tenant_context(w.a.id):
+        hook = webhook_create(
+            membership=w.m("a", "manager"),
+            url="https://93.184.216.34/hook",
+            events=["item.completed"],
+            project=None,
+        )[0]
+        if not active:
+            webhook_update(webhook=hook, changes={"active": False})
+    client = client_for(annotator(w.project_a, "ann-1"))
+    lease = client.post(f"{base(w)}/next").json()
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        done = submit_next(client, w, lease["id"], {"label": "a"})
+    assert done.status_code == 201, done.content
+    looked_up = [q for q in ctx.captured_queries if "FROM webhooks_webhook WHERE" in q["sql"]]
+    with tenant_context(w.a.id):
+        deliveries = WebhookDelivery.objects.filter(event="item.completed").count()
+    assert (bool(looked_up), deliveries) == ((True, 1) if active else (False, 0))
