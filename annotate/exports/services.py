@@ -200,6 +200,18 @@ def project_export_run(*, tenant_id: uuid.UUID, export_id: uuid.UUID, actor: Act
         raise
 
 
+def export_plan_settings(cursor: Any) -> None:
+    """Hold the export's statement to the plan it was written for (``queries.py``): a nested
+    loop of index lookups per item, whatever the statistics say. Right after a bulk of
+    annotations, before autovacuum analyzes them, statistics that still call the table empty
+    made PostgreSQL scan the whole annotation table once per item (quadratic). Transaction-
+    local: the settings end with the export's transaction."""
+    cursor.execute(
+        "SELECT set_config('enable_seqscan', 'off', true), "
+        "set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)"
+    )
+
+
 def _stream(export: ProjectExport, writer: Any, progress: _Progress) -> tuple[int, int]:
     """Write the file; returns (items, rows).
 
@@ -211,6 +223,7 @@ def _stream(export: ProjectExport, writer: Any, progress: _Progress) -> tuple[in
     tenant_id, project_id = export.tenant_id, export.project_id
     raw = connection.connection  # the psycopg connection, inside this task's transaction
     with raw.cursor() as cursor:
+        export_plan_settings(cursor)
         if export.format == ProjectExport.Format.CSV:
             return _stream_csv(export, cursor, writer, progress)
         query = jsonl_query(tenant_id=tenant_id, project_id=project_id)
