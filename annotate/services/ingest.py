@@ -2,10 +2,12 @@
 
 How (docs/imports.md):
 
-* the whole ingest is **one transaction**: rows are streamed with COPY (psycopg 3) into a
-  temporary staging table (COPY cannot write into a table under row-level security), checked
-  there (duplicates, clashes with existing external ids), then moved into ``annotate_item``
-  with one ``INSERT … SELECT`` that RLS's WITH CHECK still guards. Items appear only on commit;
+* the whole ingest is **one transaction**: a thread parses and validates the upload into
+  batches; each is COPYed (psycopg 3) into a temporary staging table (COPY cannot write into a
+  table under row-level security) and moved into ``annotate_item`` with one ``INSERT …
+  SELECT`` that RLS's WITH CHECK still guards, while the thread parses the next. The unique
+  index refuses duplicate external ids; only then is the file read again to name them with
+  their lines. Items appear only on commit;
 * progress is written through a second connection (alias ``progress``), so it is visible while
   the import runs and survives a rollback;
 * a worker killed mid-import (even ``kill -9``) loses its connection, PostgreSQL rolls the
