@@ -15,10 +15,14 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from tenants.models import TOKEN_PREFIX, ApiToken, Membership, Tenant, token_hash
 from tenants.scoping import TENANT_SETTING, TOKEN_HASH_SETTING, current_tenant_id
-from tenants.sqlscript import from_row, prepared, run_script, select_list
+from tenants.sqlscript import Statement, from_row, prepared, run_script, select_list
 
 TOKEN_RE = re.compile(r"^" + TOKEN_PREFIX + r"[A-Za-z0-9_-]{43}$")
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# Set on the DRF request by ``TenantAPIView`` before authentication: the tenant slug of the URL.
+# When the token's tenant is that (active) tenant, authentication leaves the tenant setting on
+# it (``ApiToken.tenant_setting``), sparing the view a round trip to set it again.
+TENANT_SLUG_ATTR = "_annotate_url_tenant"
 
 
 class ApiTokenAuthentication(BaseAuthentication):
@@ -44,11 +48,11 @@ class ApiTokenAuthentication(BaseAuthentication):
         raw = parts[1]
         if not TOKEN_RE.match(raw):
             raise AuthenticationFailed("Malformed API token.")
-        return self._lookup(raw)
+        return self._lookup(raw, getattr(request, TENANT_SLUG_ATTR, None))
 
-    def _lookup(self, raw: str) -> tuple[Any, ApiToken]:
+    def _lookup(self, raw: str, tenant_slug: str | None = None) -> tuple[Any, ApiToken]:
         digest = token_hash(raw)
-        token = token_load(digest)
+        token = token_load(digest, tenant_slug=tenant_slug)
         if token is None:
             raise AuthenticationFailed("Invalid API token.")
         now = timezone.now()
@@ -82,15 +86,27 @@ def _token_query() -> tuple[list[tuple[Any, list[Any]]], str]:
     return models, sql
 
 
-def token_load(digest: str) -> ApiToken | None:
+def token_load(digest: str, *, tenant_slug: str | None = None) -> ApiToken | None:
     """The token with this hash, with its membership, the membership's user and the tenant
     loaded, read fresh from the database (a revocation is seen by the next request), or None.
 
     One round trip: the token row is visible to whoever holds its hash (``TOKEN_PREDICATE``);
     the tenant setting is then set to the token's tenant for the membership row, and both
-    settings are put back afterwards (transaction-local either way)."""
+    settings are put back afterwards (transaction-local either way). With ``tenant_slug`` (the
+    URL's tenant, from ``TenantAPIView``), the tenant setting is left on the token's tenant
+    when that tenant has this slug and is active, and put back otherwise;
+    ``token.tenant_setting`` says what it holds afterwards."""
     models, select = _token_query()
     restore = str(current_tenant_id() or "")
+    if tenant_slug is None:
+        final: Statement = ("SELECT set_config(%s, %s, true)", [TENANT_SETTING, restore])
+    else:
+        final = (
+            "SELECT set_config(%s, coalesce((SELECT t.tenant_id::text FROM tenants_apitoken t "
+            "JOIN tenants_tenant tn ON tn.id = t.tenant_id WHERE t.key_hash = %s "
+            "AND tn.slug = %s AND tn.status = %s), %s), true)",
+            [TENANT_SETTING, digest, tenant_slug, Tenant.Status.ACTIVE, restore],
+        )
     with connection.cursor() as cursor:
         results = run_script(
             cursor,
@@ -102,10 +118,9 @@ def token_load(digest: str) -> ApiToken | None:
                     [TENANT_SETTING, digest],
                 ),
                 prepared(cursor, select, {"hash": digest}),
-                (
-                    "SELECT set_config(%s, '', true), set_config(%s, %s, true)",
-                    [TOKEN_HASH_SETTING, TENANT_SETTING, restore],
-                ),
+                # While the hash is still set: the token's row is what the tenant is read from.
+                final,
+                ("SELECT set_config(%s, '', true)", [TOKEN_HASH_SETTING]),
             ],
         )
     rows = results[2]
@@ -119,12 +134,16 @@ def token_load(digest: str) -> ApiToken | None:
     membership.user = user
     token.membership = membership
     token.tenant = tenant
+    token.tenant_setting = results[3][0][0]  # type: ignore[attr-defined]
     return token
 
 
 def _touch(token: ApiToken, now: Any) -> None:
-    """Record use, at most once a minute per token (in the token's tenant)."""
-    restore = str(current_tenant_id() or "")
+    """Record use, at most once a minute per token (in the token's tenant); the tenant setting
+    is put back to what ``token_load`` left."""
+    restore = getattr(token, "tenant_setting", None)
+    if restore is None:
+        restore = str(current_tenant_id() or "")
     with connection.cursor() as cursor:
         run_script(
             cursor,

@@ -63,7 +63,11 @@ _SET_SQL = "SELECT set_config(%s, %s, true)"
 
 @contextmanager
 def tenant_context(
-    tenant_id: uuid.UUID | str, *, using: str = "default", savepoint: bool = True
+    tenant_id: uuid.UUID | str,
+    *,
+    using: str = "default",
+    savepoint: bool = True,
+    is_set: bool = False,
 ) -> Iterator[uuid.UUID]:
     """Run the block inside a transaction scoped to one tenant.
 
@@ -72,6 +76,8 @@ def tenant_context(
     entering a different tenant inside one is refused, because a half-switched context is how
     data crosses. ``savepoint=False``, inside an all-or-nothing transaction (a request's),
     spares the savepoint: an error in the block then dooms the whole transaction.
+    ``is_set``: this transaction already set ``app.tenant_id`` to this tenant (token
+    authentication does, for the URL's tenant), so it is not set again.
     """
     tid = tenant_id if isinstance(tenant_id, uuid.UUID) else uuid.UUID(str(tenant_id))
     outer = _current_tenant.get()
@@ -88,7 +94,8 @@ def tenant_context(
             connection.tenant_deferred = deferred
         token = _current_tenant.set(tid)
         try:
-            db_set(TENANT_SETTING, str(tid), using=using)
+            if not is_set:
+                db_set(TENANT_SETTING, str(tid), using=using)
             yield tid
         finally:
             _current_tenant.reset(token)

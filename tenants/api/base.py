@@ -7,7 +7,8 @@ A request to ``/api/v1/t/<tenant>/...``:
    (a token counts only for its own membership). No membership, or no such tenant: 404, the
    same answer in both cases;
 3. the rest of the request runs in one transaction inside ``tenant_context(tenant)``: the
-   fail-closed managers and the database's RLS policies both see only this tenant;
+   fail-closed managers and the database's RLS policies both see only this tenant (token
+   authentication already set ``app.tenant_id`` when the token's tenant is the URL's);
 4. the handler must record its access event (``self.audit``) in that transaction; a
    successful response without one is a programming error and is turned into a 500, so an
    endpoint cannot ship without its event;
@@ -32,6 +33,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tenants.audit import Actor, audit_denied, audit_record, session_digest
+from tenants.authentication import TENANT_SLUG_ATTR
 from tenants.middleware import client_ip
 from tenants.models import ApiToken, Membership, Role, Tenant
 from tenants.scoping import USER_SETTING, db_set, tenant_context
@@ -110,8 +112,9 @@ class TenantAPIView(APIView):
         return response
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)  # authentication, IsAuthenticated, throttles
         slug = str(kwargs.get("tenant", ""))
+        setattr(request, TENANT_SLUG_ATTR, slug)  # for token authentication (see there)
+        super().initial(request, *args, **kwargs)  # authentication, IsAuthenticated, throttles
         tenant = self._tenant_for(request, slug)
         membership = self._membership_for(request, tenant)
         if tenant is None or membership is None:
@@ -119,7 +122,9 @@ class TenantAPIView(APIView):
         self.tenant = tenant
         self.membership = membership
         # No savepoint: the request transaction is all or nothing (a refusal rolls it back).
-        self._scope.enter_context(tenant_context(tenant.id, savepoint=False))
+        # Token authentication says whether it left app.tenant_id on this tenant.
+        is_set = getattr(request.auth, "tenant_setting", None) == str(tenant.id)
+        self._scope.enter_context(tenant_context(tenant.id, savepoint=False, is_set=is_set))
         self.actor = actor_from_request(request, membership)
 
     def _tenant_for(self, request: Request, slug: str) -> Tenant | None:

@@ -71,8 +71,9 @@ def test_statement_counts_are_pinned(setup: World) -> None:
     # Round trips (executes) and statements: authentication is one round trip; submit and the
     # next lease add the lease lock, the write, the exclusion/lock/leases script and the claim.
     # (In a test the request runs in the test's transaction: savepoints, no BEGIN/COMMIT.)
-    assert len(submit_next.captured_queries) <= 10, [q["sql"][:80] for q in submit_next]
-    assert len(nxt.captured_queries) <= 9, [q["sql"][:80] for q in nxt]
+    # Token authentication leaves the tenant setting on the URL's tenant (no separate set).
+    assert len(submit_next.captured_queries) <= 9, [q["sql"][:80] for q in submit_next]
+    assert len(nxt.captured_queries) <= 7, [q["sql"][:80] for q in nxt]
     assert not [q for q in submit_next.captured_queries if q["sql"].startswith("PREPARE")]
     assert _statements(submit_next) <= 19
 
@@ -118,3 +119,53 @@ def test_a_revoked_token_is_refused_by_the_next_call(setup: World) -> None:
     with tenant_context(w.a.id):
         assert Lease.objects.get(id=lease["id"]).state == "active"
         assert Lease.objects.count() == 1
+
+
+def _tenant_setting() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('app.tenant_id', true)")
+        return cursor.fetchone()[0] or ""
+
+
+@pytest.mark.django_db
+def test_token_authentication_leaves_the_tenant_setting_only_for_the_urls_tenant(
+    setup: World,
+) -> None:
+    """The setting token authentication leaves is the URL's tenant, or none: a token used on
+    another tenant's URL (existing or not) is refused like a non-member, and the request,
+    nested in the test's transaction, leaves no tenant behind either way."""
+    w = setup
+    client, _ = _client(annotator(w.project_a, "ann-1"))
+    assert client.post(f"{base(w)}/next").status_code == 201
+    assert _tenant_setting() == ""
+    for slug in ("tenant-b", "no-such-tenant"):
+        refused = client.post(f"/api/v1/t/{slug}/projects/{w.project_a.id}/next")
+        assert refused.status_code == 404
+        assert _tenant_setting() == ""
+    with tenant_context(w.a.id):
+        assert Lease.objects.count() == 1
+
+
+def test_token_authentication_sets_the_tenant_for_the_whole_request(
+    committed_setup: World,
+) -> None:
+    """Outside a test transaction (BEGIN ... COMMIT per request, as in production): the
+    request sees its tenant's rows after the token script left the setting, and the next
+    request on the same connection starts with none."""
+    w = committed_setup
+    client, _ = _client(annotator(w.project_a, "ann-1"))
+    lease = client.post(f"{base(w)}/next")
+    assert lease.status_code == 201, lease.content
+    assert _tenant_setting() == ""
+    done = client.post(
+        f"{base(w)}/leases/{lease.json()['id']}/submit?next=1",
+        {"result": {"label": "a"}},
+        format="json",
+    )
+    assert done.status_code == 201, done.content
+    assert done.json()["next"] is not None
+    other = _client(annotator(w.project_b, "ann-b"))[0]
+    refused = other.post(f"/api/v1/t/tenant-a/projects/{w.project_a.id}/next")
+    assert refused.status_code == 404
+    assert _tenant_setting() == ""
+    check_invariants(w.project_a)
