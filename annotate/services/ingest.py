@@ -541,7 +541,8 @@ def _ingest_records(
                         started = time.perf_counter()
                         cursor.execute("TRUNCATE import_staging")
                         with cursor.copy(_COPY_STAGING) as copy:
-                            copy.write(batch.data)
+                            for chunk in batch.data:
+                                copy.write(chunk)
                         copied = time.perf_counter()
                         cursor.execute(_INSERT, params)
                         timing["copy"] += copied - started
@@ -586,6 +587,10 @@ BATCH_ROWS = 10_000
 FIRST_BATCH_ROWS = 1_000  # then doubling up to BATCH_ROWS: the database starts sooner
 BATCH_BYTES = 4 * 1024**2
 _QUEUED = 2
+# A batch travels as chunks of at most this many rows (some 80 kB): buffers of megabytes,
+# allocated and freed over and over, made the allocator keep more memory as N grew (worker
+# peak 111 MiB at 100,000 items, 129 MiB at 2,000,000; flat with chunks).
+_CHUNK_ROWS = 256
 _SWITCH_INTERVAL = 0.0002  # seconds (the interpreter's default is 0.005)
 
 
@@ -600,7 +605,7 @@ def _copy_text(value: str) -> str:
 
 @dataclass
 class _Batch:
-    data: bytes  # COPY text rows for import_staging
+    data: list[bytes]  # COPY text rows for import_staging, in chunks of _CHUNK_ROWS
     rows: int  # rows parsed so far, this batch included
     bytes: int  # bytes of the upload read so far
 
@@ -705,8 +710,9 @@ class _Parser:
         errors, schema, media = self.errors, self.schema, self.media
         max_items = settings.IMPORT_MAX_ITEMS
         ids = Uuid7Sequence()
-        out: list[str] = []
-        size = 0
+        out: list[str] = []  # rows of the chunk being built
+        chunks: list[bytes] = []  # chunks of the batch being built
+        rows = size = 0
         batch_rows = min(FIRST_BATCH_ROWS, BATCH_ROWS)
         started = time.perf_counter()
         for record in self.records:
@@ -725,6 +731,7 @@ class _Parser:
             refs = media.refs_for(record) if media.fields and not errors.count else None
             if errors.count:
                 out.clear()
+                chunks.clear()
                 continue  # keep reading to report errors; nothing more to write
             self.rows += 1
             if self.rows > max_items:
@@ -736,18 +743,25 @@ class _Parser:
             refs_text = _copy_text(json.dumps(refs)) if refs else _COPY_NULL
             row = f"{record.line}\t{ids.next()}\t{doc}\t{refs_text}\n"
             out.append(row)
+            rows += 1
             size += len(row)
-            if len(out) >= batch_rows or size >= BATCH_BYTES:
-                batch_rows = min(batch_rows * 2, BATCH_ROWS)
-                data = "".join(out).encode()
+            if len(out) >= _CHUNK_ROWS:
+                chunks.append("".join(out).encode())
                 out.clear()
-                size = 0
+            if rows >= batch_rows or size >= BATCH_BYTES:
+                batch_rows = min(batch_rows * 2, BATCH_ROWS)
+                if out:
+                    chunks.append("".join(out).encode())
+                    out.clear()
                 self.busy += time.perf_counter() - started
-                self._put(_Batch(data, self.rows, self.stream.count))
+                self._put(_Batch(chunks, self.rows, self.stream.count))
+                chunks, rows, size = [], 0, 0
                 started = time.perf_counter()
         self.busy += time.perf_counter() - started
-        if out and not errors.count and self.emit:
-            self._put(_Batch("".join(out).encode(), self.rows, self.stream.count))
+        if rows and not errors.count and self.emit:
+            if out:
+                chunks.append("".join(out).encode())
+            self._put(_Batch(chunks, self.rows, self.stream.count))
 
 
 def _report_duplicates(
@@ -768,7 +782,8 @@ def _report_duplicates(
     ):
         for batch in parser.batches():
             with cursor.copy(_COPY_STAGING) as copy:
-                copy.write(batch.data)
+                for chunk in batch.data:
+                    copy.write(chunk)
     if not errors.count:
         _check_external_ids(cursor, job, errors)
     if not errors.count:

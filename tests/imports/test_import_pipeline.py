@@ -22,6 +22,7 @@ from tests.imports.conftest import item_count, jsonl
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ingest_module, "BATCH_ROWS", 3)
+    monkeypatch.setattr(ingest_module, "_CHUNK_ROWS", 2)  # a batch: chunks of two and one
 
 
 def _parser_threads() -> list[threading.Thread]:
