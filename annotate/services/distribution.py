@@ -225,14 +225,37 @@ def _leases_from_rows(rows: list[tuple[Any, ...]]) -> list[Lease]:
     return leases
 
 
-def _claim_sql() -> str:
+# ``lease_next``'s decision to claim, in SQL, for the claim sent with the annotator's state
+# (``_next_state``): not a member of a competitor, no live reservation to pop, fewer active
+# leases than ``active_limit`` (``LEASE_MAX_ACTIVE``, or 1 when a held lease is preferred).
+_CLAIM_GUARD = """
+guard AS (
+    SELECT 1 WHERE NOT EXISTS (
+              SELECT 1 FROM tenants_membership m
+               WHERE m.user_id = %(user)s AND m.is_active AND m.tenant_id IN (
+                     SELECT c.competitor_id FROM annotate_competitor c
+                      WHERE c.tenant_id = %(tenant)s))
+       AND NOT EXISTS (
+              SELECT 1 FROM annotate_lease q
+               WHERE q.tenant_id = %(tenant)s AND q.project_id = %(project)s
+                 AND q.annotator_id = %(user)s AND q.state = 'queued'
+                 AND q.expires_at > %(now)s)
+       AND (SELECT count(*) FROM annotate_lease a
+             WHERE a.tenant_id = %(tenant)s AND a.project_id = %(project)s
+               AND a.annotator_id = %(user)s AND a.state = 'active'
+               AND a.expires_at > %(now)s) < %(active_limit)s
+),"""
+
+
+def _claim_sql(guarded: bool = False) -> str:
     _, columns, _ = _lease_columns()
     returned = columns.replace("l.", "leased.")
     return f"""
-WITH picked AS (
+WITH {_CLAIM_GUARD if guarded else ""} picked AS (
     SELECT i.id, i.priority, i.queue_key
       FROM annotate_item i
-     WHERE i.tenant_id = %(tenant)s AND i.project_id = %(project)s
+     WHERE {"EXISTS (SELECT 1 FROM guard) AND" if guarded else ""}
+           i.tenant_id = %(tenant)s AND i.project_id = %(project)s
        AND i.status IN ('new', 'in_progress') AND i.slots_taken < %(overlap)s
        AND NOT EXISTS (SELECT 1 FROM annotate_lease l
                         WHERE l.tenant_id = %(tenant)s AND l.item_id = i.id
@@ -281,7 +304,16 @@ def _claim(
     makes its lease row, and so its slot, not happen, and the caller's retry takes another."""
     if count <= 0:
         return []
-    params = {
+    params = _claim_params(project, membership, count, state, now)
+    with connection.cursor() as cursor:
+        execute_prepared(cursor, _CLAIM(), params)
+        return _leases_from_rows(cursor.fetchall())
+
+
+def _claim_params(
+    project: Project, membership: Membership, count: int, state: str, now: datetime
+) -> dict[str, Any]:
+    return {
         "tenant": project.tenant_id,
         "project": project.id,
         "overlap": project.overlap,
@@ -294,22 +326,35 @@ def _claim(
         "expires": now + timedelta(seconds=project.lease_seconds),
         "ids": sorted(uuid7() for _ in range(count)),
     }
-    with connection.cursor() as cursor:
-        execute_prepared(cursor, _CLAIM(), params)
-        return _leases_from_rows(cursor.fetchall())
 
 
-def _next_state(project: Project, membership: Membership) -> tuple[bool, list[Lease]]:
+def _next_state(
+    project: Project,
+    membership: Membership,
+    *,
+    claim_at: datetime | None = None,
+    active_limit: int = 0,
+) -> tuple[bool, list[Lease], Lease | None]:
     """In one round trip: whether the annotator is excluded as a member of a competitor (their
     own memberships are visible with ``app.user_id`` set to them; the competitor list is this
     tenant's), then the annotator's lock (serialising their ``next`` calls and the worker's
     refills for them, so a refill never reserves on the strength of a state a concurrent
-    ``next`` is changing), then their live leases in the project, oldest first."""
+    ``next`` is changing), then their live leases in the project, oldest first.
+
+    With ``claim_at`` (``lease_next`` when neither a per-annotator limit nor a gold item is in
+    play), the claim goes in the same round trip, behind a guard that takes ``lease_next``'s
+    decision in SQL, under the lock, after the leases were read (see ``_CLAIM_GUARD``): the
+    third value is the new active lease, or None when the guard or the items said no."""
     _, columns, _ = _lease_columns()
     fields = _lease_columns()[0]
     user_id = membership.user_id
     with connection.cursor() as cursor:
-        _, excluded, _, live = run_script(
+        claim: list[Any] = []
+        if claim_at is not None:
+            params = _claim_params(project, membership, 1, Lease.State.ACTIVE, claim_at)
+            params["active_limit"] = active_limit
+            claim = [prepared(cursor, _GUARDED_CLAIM(), params)]
+        _, excluded, _, live, *claimed = run_script(
             cursor,
             [
                 ("SELECT set_config(%s, %s, true)", [USER_SETTING, str(user_id)]),
@@ -331,9 +376,15 @@ def _next_state(project: Project, membership: Membership) -> tuple[bool, list[Le
                     "AND l.state IN ('queued', 'active') ORDER BY l.created_at",
                     {"tenant": project.tenant_id, "project": project.id, "user": user_id},
                 ),
+                *claim,
             ],
         )
-    return bool(excluded[0][0]), [from_row(Lease, fields, row, connection) for row in live]
+    new = _leases_from_rows(claimed[0]) if claimed else []
+    leases = [from_row(Lease, fields, row, connection) for row in live]
+    return bool(excluded[0][0]), leases, new[0] if new else None
+
+
+_GUARDED_CLAIM = functools.cache(functools.partial(_claim_sql, guarded=True))
 
 
 def lease_next(
@@ -348,10 +399,26 @@ def lease_next(
     them. That transaction holds its submitted item's row lock: two of them waiting for each
     other's item would both give up, and a blocking wait would deadlock. ``POST next``, which
     holds no item lock, then waits as usual."""
-    excluded, live = _next_state(project, membership)
+    now = timezone.now()
+    mix_gold = project.gold_ratio > 0 and random.random() < project.gold_ratio  # noqa: S311
+    # The common case claims in the same round trip as the state (a guard in SQL repeats the
+    # decisions below); a per-annotator limit or a gold item takes the steps one by one.
+    merged = project.max_items_per_annotator is None and not mix_gold
+    excluded, live, claimed = _next_state(
+        project,
+        membership,
+        claim_at=now if merged else None,
+        active_limit=1 if prefer_held else settings.LEASE_MAX_ACTIVE,
+    )
+    if claimed is not None:
+        # The guard decided on what the checks below read (under the lock, one statement
+        # earlier); a change in between (a lease of the annotator closed by another request,
+        # a membership gone) only makes the guard's view the fresher one.
+        if settings.DISTRIBUTION_QUEUE_DEPTH:
+            request_refill(project=project, membership=membership)
+        return NextOutcome(claimed, "new")
     if excluded:
         raise Excluded(EXCLUDED_MESSAGE)
-    now = timezone.now()
     live = [lease for lease in live if lease.expires_at > now]
     active = [lease for lease in live if lease.state == Lease.State.ACTIVE]
     if len(active) >= settings.LEASE_MAX_ACTIVE or (prefer_held and active):
@@ -368,7 +435,6 @@ def lease_next(
             return NextOutcome(None, "limit_reached")
     lease = _pop_queued(project, membership, now) if queued_before else None
     queued_left = queued_before - (lease is not None)
-    mix_gold = project.gold_ratio > 0 and random.random() < project.gold_ratio  # noqa: S311
     if lease is None and mix_gold:
         gold_id = _claim_gold(project, membership, now)
         if gold_id is not None:
@@ -377,10 +443,10 @@ def lease_next(
     for attempt in range(attempts):
         if lease is not None:
             break
-        claimed = _claim(
+        got = _claim(
             project=project, membership=membership, count=1, state=Lease.State.ACTIVE, now=now
         )
-        lease = claimed[0] if claimed else None
+        lease = got[0] if got else None
         # SKIP LOCKED passes over rows other transactions hold for an instant (a claim, a
         # submit): "nothing claimable" is only believed when nothing is, locked or not.
         if lease is None and not _claimable_exists(project, membership):
@@ -517,7 +583,7 @@ def queue_refill(*, project: Project, membership: Membership) -> int:
     annotator. Returns how many were reserved."""
     if not membership.is_active:
         return 0
-    excluded, live = _next_state(project, membership)
+    excluded, live, _ = _next_state(project, membership)
     if excluded:
         return 0
     now = timezone.now()

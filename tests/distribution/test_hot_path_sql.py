@@ -69,11 +69,11 @@ def test_statement_counts_are_pinned(setup: World) -> None:
     with CaptureQueriesContext(connection) as nxt:
         assert client.post(f"{base(w)}/next").status_code == 201  # a claim
     # Round trips (executes) and statements: authentication is one round trip; submit and the
-    # next lease add the lease lock, the write, the exclusion/lock/leases script and the claim.
+    # next lease add the lease lock, the write, and the exclusion/lock/leases/claim script.
     # (In a test the request runs in the test's transaction: savepoints, no BEGIN/COMMIT.)
     # Token authentication leaves the tenant setting on the URL's tenant (no separate set).
-    assert len(submit_next.captured_queries) <= 9, [q["sql"][:80] for q in submit_next]
-    assert len(nxt.captured_queries) <= 7, [q["sql"][:80] for q in nxt]
+    assert len(submit_next.captured_queries) <= 8, [q["sql"][:80] for q in submit_next]
+    assert len(nxt.captured_queries) <= 6, [q["sql"][:80] for q in nxt]
     assert not [q for q in submit_next.captured_queries if q["sql"].startswith("PREPARE")]
     assert _statements(submit_next) <= 19
 
@@ -168,4 +168,41 @@ def test_token_authentication_sets_the_tenant_for_the_whole_request(
     refused = other.post(f"/api/v1/t/tenant-a/projects/{w.project_a.id}/next")
     assert refused.status_code == 404
     assert _tenant_setting() == ""
+    check_invariants(w.project_a)
+
+
+@pytest.mark.django_db
+def test_the_claim_sent_with_the_state_keeps_lease_nexts_decisions(setup: World, settings) -> None:
+    """The claim that travels with the annotator's state claims only when ``lease_next``
+    would: at ``LEASE_MAX_ACTIVE`` the held lease comes back, and a reservation is popped
+    before anything new is claimed."""
+    from annotate.services.distribution import queue_refill
+
+    settings.LEASE_MAX_ACTIVE = 2
+    w = setup
+    ann = annotator(w.project_a, "ann-1")
+    client, _ = _client(ann)
+    first = client.post(f"{base(w)}/next")
+    second = client.post(f"{base(w)}/next")
+    assert (first.status_code, second.status_code) == (201, 201)
+    held = client.post(f"{base(w)}/next")
+    assert held.status_code == 200 and held.json()["id"] == first.json()["id"]
+    with tenant_context(w.a.id):
+        assert Lease.objects.filter(state="active").count() == 2
+    done = client.post(
+        f"{base(w)}/leases/{first.json()['id']}/submit", {"result": {"label": "a"}}, format="json"
+    )
+    assert done.status_code == 201
+    settings.DISTRIBUTION_QUEUE_DEPTH = 1
+    with tenant_context(w.a.id):
+        from annotate.models import Project
+
+        assert queue_refill(project=Project.objects.get(id=w.project_a.id), membership=ann) == 1
+        queued = Lease.objects.get(state="queued")
+    settings.DISTRIBUTION_QUEUE_DEPTH = 0
+    popped = client.post(f"{base(w)}/next")
+    assert popped.status_code == 201 and popped.json()["id"] == str(queued.id)
+    with tenant_context(w.a.id):
+        assert Lease.objects.filter(state="active").count() == 2
+        assert not Lease.objects.filter(state="queued").exists()
     check_invariants(w.project_a)
