@@ -302,6 +302,9 @@ def main() -> None:
     parser.add_argument("--seal-events", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument(
+        "--rounds", type=int, default=1, help="repeat the latency measurements (variance)"
+    )
+    parser.add_argument(
         "--parts",
         default="latency,http,sealing,verifier",
         help="comma-separated subset of latency,http,sealing,verifier",
@@ -315,18 +318,22 @@ def main() -> None:
 
     django.setup()
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
-    if "latency" in parts:
-        with_event, without = latency(args.requests)
-        print(
-            f"GET projects, median of {args.requests}: {with_event:.2f} ms with the event, "
-            f"{without:.2f} ms without ({(with_event / without - 1) * 100:+.1f} %)"
-        )
-    if "http" in parts:
-        with_event, without = latency_http(args.requests)
-        print(
-            f"GET projects over HTTP, median of {args.requests}: {with_event:.2f} ms with the event, "
-            f"{without:.2f} ms without ({(with_event / without - 1) * 100:+.1f} %)"
-        )
+    for round_ in range(1, args.rounds + 1):
+        load = f"round {round_}, load {os.getloadavg()[0]:.2f}"
+        if "latency" in parts:
+            with_event, without = latency(args.requests)
+            print(
+                f"GET projects in process, median of {args.requests}: {with_event:.2f} ms with "
+                f"the event, {without:.2f} ms without "
+                f"({(with_event / without - 1) * 100:+.1f} %; {load})"
+            )
+        if "http" in parts:
+            with_event, without = latency_http(args.requests)
+            print(
+                f"GET projects over HTTP, median of {args.requests}: {with_event:.2f} ms with "
+                f"the event, {without:.2f} ms without "
+                f"({(with_event / without - 1) * 100:+.1f} %; {load})"
+            )
     if "sealing" in parts:
         rate = sealing(args.seal_events)
         print(f"sealing: {args.seal_events} events at {rate:,.0f} events/s")
