@@ -247,6 +247,12 @@ guard AS (
 ),"""
 
 
+# TRICKY: every "has this annotator had this item" probe below ends in ``OFFSET 0``. Without
+# it PostgreSQL may turn the NOT EXISTS into an anti-join that reads *all* the annotator's
+# leases in the tenant once per claim (planned while statistics said they had few): 9.6 ms
+# per claim at 6,200 leases, growing with every item they do. With it, the probe stays a
+# per-candidate look-up in the unique (tenant, item, annotator) key: 0.7 ms
+# (``tests/distribution/test_hot_path_sql.py``).
 def _claim_sql(guarded: bool = False) -> str:
     _, columns, _ = _lease_columns()
     returned = columns.replace("l.", "leased.")
@@ -259,7 +265,7 @@ WITH {_CLAIM_GUARD if guarded else ""} picked AS (
        AND i.status IN ('new', 'in_progress') AND i.slots_taken < %(overlap)s
        AND NOT EXISTS (SELECT 1 FROM annotate_lease l
                         WHERE l.tenant_id = %(tenant)s AND l.item_id = i.id
-                          AND l.annotator_id = %(user)s)
+                          AND l.annotator_id = %(user)s OFFSET 0)
      ORDER BY i.priority DESC, i.queue_key
      LIMIT %(limit)s
        FOR UPDATE OF i SKIP LOCKED
@@ -480,7 +486,7 @@ def _claim_gold(project: Project, membership: Membership, now: datetime) -> uuid
                AND i.status = 'gold'
                AND NOT EXISTS (SELECT 1 FROM annotate_lease l
                                 WHERE l.tenant_id = %(tenant)s AND l.item_id = i.id
-                                  AND l.annotator_id = %(user)s)
+                                  AND l.annotator_id = %(user)s OFFSET 0)
              ORDER BY i.queue_key
              LIMIT 1
             ON CONFLICT DO NOTHING
@@ -510,7 +516,7 @@ def _claimable_exists(project: Project, membership: Membership) -> bool:
                    AND i.status IN ('new', 'in_progress') AND i.slots_taken < %(overlap)s
                    AND NOT EXISTS (SELECT 1 FROM annotate_lease l
                                     WHERE l.tenant_id = %(tenant)s AND l.item_id = i.id
-                                      AND l.annotator_id = %(user)s))
+                                      AND l.annotator_id = %(user)s OFFSET 0))
             """,
             {
                 "tenant": project.tenant_id,

@@ -206,3 +206,24 @@ def test_the_claim_sent_with_the_state_keeps_lease_nexts_decisions(setup: World,
         assert Lease.objects.filter(state="active").count() == 2
         assert not Lease.objects.filter(state="queued").exists()
     check_invariants(w.project_a)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("guarded", [False, True])
+def test_the_claim_probes_the_annotators_leases_per_candidate(setup: World, guarded: bool) -> None:
+    """ "Has this annotator had this item" stays a per-candidate look-up in the unique
+    (tenant, item, annotator) key (a SubPlan), never an anti-join that reads all the
+    annotator's leases on every claim (whatever the statistics say)."""
+    from django.utils import timezone
+
+    from annotate.services.distribution import _claim_params, _claim_sql
+
+    w = setup
+    ann = annotator(w.project_a, "ann-1")
+    params = _claim_params(w.project_a, ann, 1, "active", timezone.now())
+    params["active_limit"] = 1
+    with tenant_context(w.a.id), connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + _claim_sql(guarded), params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Anti Join" not in plan, plan
+    assert "SubPlan" in plan and "lease_once_per_annotator" in plan, plan
