@@ -204,8 +204,9 @@ class TenantAPIView(APIView):
         detail: dict[str, Any] | None = None,
         action: str | None = None,
         resource_type: str | None = None,
-    ) -> int:
-        """Record this request's access event, in the request transaction; its id."""
+    ) -> int | None:
+        """Record this request's access event, in the request transaction. It is sent with
+        the closing statement of the request's tenant context, so there is no id (None)."""
         method = (self.request.method or "").lower()
         event = audit_record(
             tenant_id=self.tenant.id,
