@@ -10,7 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from tenants.ids import uuid7
-from tenants.scoping import TenantOwnedModel
+from tenants.scoping import TenantOwnedModel, tenant_key
 
 
 class Tenant(models.Model):
@@ -145,14 +145,7 @@ class AccessEvent(TenantOwnedModel):
     #   overlap. The tenant is certain without it: RLS's WITH CHECK accepts only the tenant of
     #   the context, which the request resolved from an active tenant row, and tenant rows are
     #   never deleted (PROTECT; deleting a tenant shreds its key, not its row).
-    tenant = models.ForeignKey(
-        "tenants.Tenant",
-        on_delete=models.PROTECT,
-        editable=False,
-        related_name="+",
-        db_index=False,
-        db_constraint=False,
-    )
+    tenant = tenant_key(constraint=False, index=False)
     id = models.BigAutoField(primary_key=True)
     occurred_at = models.DateTimeField(default=timezone.now, editable=False)
     actor_user_id = models.BigIntegerField(null=True)
@@ -235,9 +228,8 @@ class AccessSeal(TenantOwnedModel):
     so requests of one tenant never wait on each other for a sequence number.
     """
 
-    tenant = models.ForeignKey(
-        "tenants.Tenant", on_delete=models.PROTECT, editable=False, related_name="+", db_index=False
-    )  # the (tenant, seq) and (tenant, event) indexes serve lookups by tenant
+    # The (tenant, seq) and (tenant, event) indexes serve lookups by tenant.
+    tenant = tenant_key(index=False)
     id = models.BigAutoField(primary_key=True)
     seq = models.BigIntegerField()
     event = models.OneToOneField(AccessEvent, on_delete=models.PROTECT, related_name="seal")

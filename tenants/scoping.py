@@ -167,6 +167,23 @@ class TenantScopedManager(models.Manager):
         return super().get_queryset().filter(tenant_id=tenant_id)
 
 
+def tenant_key(*, constraint: bool = True, index: bool = True) -> models.ForeignKey:
+    """The ``tenant`` column of a tenant-owned row: never editable, never followed back.
+
+    A hot table may go without the foreign-key constraint (``constraint=False``) when its
+    tenant is certain otherwise (a composite key to a row of the same tenant, or RLS's WITH
+    CHECK), and without the single-column index (``index=False``) when composite indexes led
+    by the tenant serve every query; the model says which and why."""
+    return models.ForeignKey(
+        "tenants.Tenant",
+        on_delete=models.PROTECT,
+        editable=False,
+        related_name="+",
+        db_constraint=constraint,
+        db_index=index,
+    )
+
+
 class TenantOwnedModel(models.Model):
     """Base of every tenant-owned model.
 
@@ -179,9 +196,7 @@ class TenantOwnedModel(models.Model):
     ``tests/isolation/test_rls_coverage.py`` fails if a subclass's table lacks it.
     """
 
-    tenant = models.ForeignKey(
-        "tenants.Tenant", on_delete=models.PROTECT, editable=False, related_name="+"
-    )
+    tenant = tenant_key()
 
     objects = TenantScopedManager()
     dangerously_unscoped = models.Manager()  # noqa: DJ012 - managers before Meta by design

@@ -21,7 +21,7 @@ from django.utils import timezone
 from annotate.models.dataset import Item
 from annotate.models.project import Project
 from tenants.ids import uuid7
-from tenants.scoping import TenantOwnedModel
+from tenants.scoping import TenantOwnedModel, tenant_key
 
 
 class Competitor(TenantOwnedModel):
@@ -69,14 +69,7 @@ class Lease(TenantOwnedModel):
     # The composite key (tenant_id, project_id) -> project implies the tenant exists (the
     # project's own tenant key), and the indexes led by (tenant, project) and (tenant, item)
     # below serve every lookup (each query runs under RLS with the tenant in its predicate).
-    tenant = models.ForeignKey(
-        "tenants.Tenant",
-        on_delete=models.PROTECT,
-        editable=False,
-        related_name="+",
-        db_constraint=False,
-        db_index=False,
-    )
+    tenant = tenant_key(constraint=False, index=False)
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     project = models.ForeignKey(
         Project, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
@@ -138,14 +131,7 @@ class Annotation(TenantOwnedModel):
 
     # As for leases: the tenant is implied by the composite project key, and the indexes led
     # by (tenant, item) and (tenant, project) below serve the lookups by item and by project.
-    tenant = models.ForeignKey(
-        "tenants.Tenant",
-        on_delete=models.PROTECT,
-        editable=False,
-        related_name="+",
-        db_constraint=False,
-        db_index=False,
-    )
+    tenant = tenant_key(constraint=False, index=False)
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     project = models.ForeignKey(
         Project, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
