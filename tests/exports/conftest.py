@@ -36,6 +36,26 @@ SCHEMA = {
 INJECTIONS = ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"]
 
 
+# Bulk rows by SQL (fast), for tests that need many items, each with one accepted annotation:
+# ``BULK_ITEMS`` adds %(n)s items to dataset %(d)s, ``BULK_ANNOTATIONS`` annotates them
+# (parameters: tenant %(t)s, project %(p)s, annotator user %(a)s).
+BULK_ITEMS = """
+    INSERT INTO annotate_item (tenant_id, id, project_id, dataset_id, external_id, data,
+        media, priority, status, seq, queue_key, slots_taken, done_count, created_at)
+    SELECT %(t)s, gen_random_uuid(), %(p)s, %(d)s, 'bulk-' || g,
+           jsonb_build_object('text', 'lorem ipsum ' || g), '[]', 0, 'completed',
+           g, g, 1, 1, now()
+      FROM generate_series(1, %(n)s) g
+"""
+BULK_ANNOTATIONS = """
+    INSERT INTO annotate_annotation (tenant_id, id, project_id, item_id, author_id,
+        version, result, status, idempotency_key, created_at)
+    SELECT %(t)s, gen_random_uuid(), %(p)s, id, %(a)s, 1, '{"topics": ["a"]}',
+           'accepted', '', now()
+      FROM annotate_item WHERE tenant_id = %(t)s AND dataset_id = %(d)s
+"""
+
+
 @dataclass
 class ExportWorld:
     w: World

@@ -13,7 +13,7 @@ from annotate.exports.services import export_plan_settings
 from annotate.models import Dataset
 from tenants.scoping import tenant_context
 from tests.conftest import owner_conninfo
-from tests.exports.conftest import ExportWorld
+from tests.exports.conftest import BULK_ANNOTATIONS, BULK_ITEMS, ExportWorld
 
 N = 3_000
 
@@ -42,27 +42,8 @@ def test_export_plan_uses_the_indexes_on_stale_statistics(eworld: ExportWorld) -
     params = {"t": w.a.id, "p": w.project_a.id, "n": N, "a": w.m("a", "annotator").user_id}
     with tenant_context(w.a.id), connection.cursor() as cursor:
         params["d"] = Dataset.objects.create(project=w.project_a, name="bulk").id
-        cursor.execute(
-            """
-            INSERT INTO annotate_item (tenant_id, id, project_id, dataset_id, external_id, data,
-                media, priority, status, seq, queue_key, slots_taken, done_count, created_at)
-            SELECT %(t)s, gen_random_uuid(), %(p)s, %(d)s, 'bulk-' || g,
-                   jsonb_build_object('text', 'lorem ' || g), '[]', 0, 'completed',
-                   g, g, 1, 1, now()
-              FROM generate_series(1, %(n)s) g
-            """,
-            params,
-        )
-        cursor.execute(
-            """
-            INSERT INTO annotate_annotation (tenant_id, id, project_id, item_id, author_id,
-                version, result, status, idempotency_key, created_at)
-            SELECT %(t)s, gen_random_uuid(), %(p)s, id, %(a)s, 1, '{"topics": ["a"]}',
-                   'accepted', '', now()
-              FROM annotate_item WHERE tenant_id = %(t)s AND dataset_id = %(d)s
-            """,
-            params,
-        )
+        cursor.execute(BULK_ITEMS, params)
+        cursor.execute(BULK_ANNOTATIONS, params)
     for fmt in ("jsonl", "csv"):
         # Without the settings, on these statistics, PostgreSQL 16 scans the reviews table
         # once per annotation ("Seq Scan on annotate_review" under the nested loop).

@@ -17,7 +17,7 @@ from annotate.models import Dataset
 from tenants.models import AccessEvent
 from tenants.scoping import tenant_context
 from tests.conftest import owner_conninfo
-from tests.exports.conftest import ExportWorld, client_for
+from tests.exports.conftest import BULK_ANNOTATIONS, BULK_ITEMS, ExportWorld, client_for
 from tests.workers.conftest import ROOT, start_celery_worker, stop_celery_worker
 
 N = 60_000
@@ -35,31 +35,12 @@ def _bulk_items(eworld: ExportWorld, n: int) -> None:
     params = {"t": w.a.id, "p": w.project_a.id, "n": n, "a": w.m("a", "annotator").user_id}
     with tenant_context(w.a.id), connection.cursor() as cursor:
         params["d"] = Dataset.objects.create(project=w.project_a, name="bulk").id
-        cursor.execute(
-            """
-            INSERT INTO annotate_item (tenant_id, id, project_id, dataset_id, external_id, data,
-                media, priority, status, seq, queue_key, slots_taken, done_count, created_at)
-            SELECT %(t)s, gen_random_uuid(), %(p)s, %(d)s, 'bulk-' || g,
-                   jsonb_build_object('text', 'lorem ipsum ' || g), '[]', 0, 'completed',
-                   g, g, 1, 1, now()
-              FROM generate_series(1, %(n)s) g
-            """,
-            params,
-        )
+        cursor.execute(BULK_ITEMS, params)
     with psycopg.connect(owner_conninfo(), autocommit=True) as owner:
         owner.execute("ANALYZE annotate_item")
     connection.close()  # a fresh session plans the key checks on the new statistics
     with tenant_context(w.a.id), connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO annotate_annotation (tenant_id, id, project_id, item_id, author_id,
-                version, result, status, idempotency_key, created_at)
-            SELECT %(t)s, gen_random_uuid(), %(p)s, id, %(a)s, 1, '{"topics": ["a"]}',
-                   'accepted', '', now()
-              FROM annotate_item WHERE tenant_id = %(t)s AND dataset_id = %(d)s
-            """,
-            params,
-        )
+        cursor.execute(BULK_ANNOTATIONS, params)
     # And the annotations' statistics: on a table the planner still thinks empty, the export's
     # per-item lookup of annotations became a scan per item (90 items/s; a timed-out test).
     with psycopg.connect(owner_conninfo(), autocommit=True) as owner:
