@@ -154,15 +154,13 @@ def project_for_worker(
 # -- exclusions --------------------------------------------------------------------------------
 
 
-def competitor_memberships(
-    *, tenant_id: uuid.UUID, user_id: int, restore: bool = True
-) -> list[Membership]:
+def competitor_memberships(*, tenant_id: uuid.UUID, user_id: int) -> list[Membership]:
     """The user's active memberships of tenants that ``tenant_id`` named as competitors.
 
     The user's own memberships are visible to a query that sets ``app.user_id`` to them (the
-    membership RLS predicate); the competitor list is this tenant's own. ``restore`` puts the
-    previous ``app.user_id`` back afterwards (the request path, where the user is the caller
-    already, skips that round trip).
+    membership RLS predicate); the competitor list is this tenant's own. The previous
+    ``app.user_id`` is put back afterwards. (The request path checks the caller's exclusion
+    in the round trip of ``_next_state`` instead.)
     """
     with connection.cursor() as cursor:
         cursor.execute(
@@ -176,7 +174,7 @@ def competitor_memberships(
             user_id=user_id, is_active=True, tenant_id__in=competitors
         )
     )
-    if restore and previous != str(user_id):
+    if previous != str(user_id):
         db_set(USER_SETTING, previous)
     return found
 
@@ -185,12 +183,6 @@ EXCLUDED_MESSAGE = (
     "this person is a member of a tenant this tenant named as a competitor; its items are never "
     "leased to them"
 )
-
-
-def check_not_excluded(*, tenant_id: uuid.UUID, user_id: int) -> None:
-    found = competitor_memberships(tenant_id=tenant_id, user_id=user_id, restore=False)
-    if found:
-        raise Excluded(EXCLUDED_MESSAGE)
 
 
 # -- claiming ----------------------------------------------------------------------------------
