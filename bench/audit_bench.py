@@ -68,12 +68,13 @@ def latency(requests: int) -> tuple[float, float]:
 
 
 def latency_http(requests: int) -> tuple[float, float]:
-    """The same read over HTTP, as a client sees it: two gunicorn servers (one sync worker
-    each), the real app and ``bench/wsgi_no_event.py``, requests interleaved between them."""
+    """The same read over HTTP, as a client sees it: two web servers (as in production, one
+    worker of one thread each), the real app and ``bench/wsgi_no_event.py``, requests
+    interleaved between them."""
     import http.client
-    import socket
     import subprocess
 
+    from annotate.stack import free_port, web_command
     from tests.factories import TenantFactory, member, project_in, token_for
 
     suffix = os.urandom(3).hex()
@@ -83,29 +84,13 @@ def latency_http(requests: int) -> tuple[float, float]:
     headers = {"Authorization": f"Bearer {token_for(owner).raw}"}
     url = f"/api/v1/t/{tenant.slug}/projects"
 
-    def free_port() -> int:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            return int(sock.getsockname()[1])
-
     servers, conns = [], []
     try:
         for module in ("annotate.wsgi", "bench.wsgi_no_event"):
             port = free_port()
             servers.append(
                 subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "gunicorn",
-                        f"{module}:application",
-                        "--bind",
-                        f"127.0.0.1:{port}",
-                        "--workers",
-                        "1",
-                        "--log-level",
-                        "warning",
-                    ],
+                    web_command(port=port, workers=1, app=f"{module}:application"),
                     cwd=ROOT,
                 )
             )

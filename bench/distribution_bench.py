@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotate.settings")
 os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + "x" * 40)
 
-from bench.import_bench import free_port  # noqa: E402
+from annotate.stack import free_port, web_command  # noqa: E402
 from bench.machine import machine_description  # noqa: E402
 
 SCHEMA = {
@@ -400,22 +400,7 @@ def main() -> None:
 
     depth = env.get("DISTRIBUTION_QUEUE_DEPTH", str(settings.DISTRIBUTION_QUEUE_DEPTH))
     web = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "annotate.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(args.web_workers),
-            "--threads",
-            str(args.web_threads),
-            "--worker-class",
-            "gthread",
-            "--backlog",
-            "256",
-        ],
+        web_command(port=port, workers=args.web_workers, threads=args.web_threads),
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -449,7 +434,7 @@ def main() -> None:
         time.sleep(2)
         print(f"machine: {machine_description()}")
         print(
-            f"server: gunicorn gthread {args.web_workers} workers x {args.web_threads} threads; "
+            f"server: granian {args.web_workers} workers x {args.web_threads} threads; "
             f"1 Celery worker; DISTRIBUTION_QUEUE_DEPTH={depth}; items per project: {args.items}"
         )
         print(f"load average at start (1, 5, 15 min): {os.getloadavg()}")

@@ -9,7 +9,7 @@ request, the broker, the worker's query, encryption and storage), then download 
 (streamed, decrypted). It reports seconds end to end, items/second, the download time, the
 file size, and the peak resident memory of the worker process (flat in N: compare sizes).
 
-Server (gunicorn), database, Celery worker and client all run on this machine.
+Server (granian, 2 workers), database, Celery worker and client all run on this machine.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotate.settings")
 os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + "x" * 40)
 
+from annotate.stack import free_port, web_command  # noqa: E402
 from bench.distribution_bench import analyze  # noqa: E402
-from bench.import_bench import PeakRss, free_port  # noqa: E402
+from bench.import_bench import PeakRss  # noqa: E402
 from bench.machine import machine_description  # noqa: E402
 
 SCHEMA = {
@@ -217,18 +218,7 @@ def main() -> None:
     (ROOT / "var").mkdir(exist_ok=True)
     worker_log = (ROOT / "var" / "bench-export-worker.log").open("wb")
     web = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "annotate.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--timeout",
-            "600",
-        ],
+        web_command(port=port, workers=2),
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -262,7 +252,7 @@ def main() -> None:
                 time.sleep(0.2)
         time.sleep(3)  # let the worker connect
         print(f"machine: {machine_description()}")
-        print("server: gunicorn 2 workers; 1 Celery worker (prefork, concurrency 1)")
+        print("server: granian 2 workers; 1 Celery worker (prefork, concurrency 1)")
         print(
             f"{'items':>9} {'format':>6} {'end-to-end s':>13} {'worker s':>9} {'items/s':>9} "
             f"{'MB':>7} {'download s':>11} {'worker peak MiB':>16}"

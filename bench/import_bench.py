@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotate.settings")
 os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + "x" * 40)
 
+from annotate.stack import free_port, web_command  # noqa: E402
 from bench.machine import machine_description  # noqa: E402
 
 WORDS = [
@@ -64,12 +64,6 @@ def make_file(path: Path, n: int) -> int:
             text = " ".join(rng.choice(WORDS) for _ in range(32))[:200]
             f.write(json.dumps({"external_id": f"n{n}-item-{i}", "data": {"text": text}}) + "\n")
     return path.stat().st_size
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PeakRss(threading.Thread):
@@ -286,18 +280,7 @@ def main() -> None:
     (ROOT / "var").mkdir(exist_ok=True)
     worker_log = (ROOT / "var" / "bench-worker.log").open("wb")  # phase timings of each import
     web = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "annotate.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--timeout",
-            "600",
-        ],
+        web_command(port=port, workers=2),
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

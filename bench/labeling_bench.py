@@ -18,7 +18,7 @@ client without prefetch would wait for on each item, and how many separate ``nex
 were made (the two at the start, then only when a submit's answer brought no lease).
 
 Two projects: one choice field (the common case), and every field type at once with an image.
-The server is gunicorn (2 workers) on this machine; Chromium runs headless beside it.
+The server is granian (2 workers) on this machine; Chromium runs headless beside it.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotate.settings")
 os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + "x" * 40)
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-from bench.import_bench import free_port  # noqa: E402
+from annotate.stack import free_port, web_command  # noqa: E402
 from bench.machine import machine_description  # noqa: E402
 
 PASSWORD = "bench-labeling-pw-1"  # noqa: S105 - a throwaway local account
@@ -192,16 +192,7 @@ def main() -> None:
     port = free_port()
     env = dict(os.environ)
     web = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "annotate.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-        ],
+        web_command(port=port, workers=2),
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -233,7 +224,7 @@ def main() -> None:
             browser.close()
         print(f"machine: {machine_description()}")
         print(
-            f"server: gunicorn 2 sync workers on this machine; Chromium headless "
+            f"server: granian 2 workers on this machine; Chromium headless "
             f"({executable}); {args.items} items per project, {args.think_ms} ms think time"
         )
         print(

@@ -23,7 +23,9 @@ def test_compose_has_the_production_services_with_health_checks() -> None:
         assert "healthcheck" in services[name], f"{name} has no healthcheck"
     assert services["postgres"]["image"].startswith("postgres:")
     assert services["redis"]["image"].startswith("redis:")
-    assert "gunicorn" in services["web"]["command"]
+    web = services["web"]["command"]
+    # The server and app that make run and the browser tests serve (annotate.stack.web_command).
+    assert web[:4] == ["granian", "--interface", "wsgi", "annotate.wsgi:application"]
     assert services["worker"]["command"][:4] == ["celery", "-A", "workers.celery", "worker"]
     assert services["beat"]["command"][:4] == ["celery", "-A", "workers.celery", "beat"]
     assert "manage.py" in services["migrate"]["command"][1]

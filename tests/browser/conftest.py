@@ -1,18 +1,18 @@
-"""A live server (gunicorn, as in production) and Debian's Chromium driven by Playwright."""
+"""A live server (granian, as in production) and Debian's Chromium driven by Playwright."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from annotate.stack import free_port, web_command
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 # Playwright's sync API keeps an event loop in this thread; the Django calls the tests make in
@@ -31,31 +31,14 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def live_url(committed: None) -> Iterator[str]:
     if not (ROOT / "frontend" / "dist" / "index.html").exists():
         pytest.fail("frontend/dist is missing: run `make frontend` (make test does)")
-    port = _free_port()
+    port = free_port()
     log = open(ROOT / "var" / "test-web.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "annotate.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--access-logfile",
-            "-",
-        ],
+        web_command(port=port, workers=2, threads=2, access_log=True),
         cwd=ROOT,
         env=dict(os.environ),
         stdout=log,
