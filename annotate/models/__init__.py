@@ -5,7 +5,15 @@ from annotate.models.project import (
     ProjectGroupObjectPermission,
     ProjectUserObjectPermission,
 )
-from annotate.models.work import Annotation, Competitor, ItemAgreement, Lease, Review
+from annotate.models.work import (
+    Annotation,
+    Competitor,
+    ItemAgreement,
+    Lease,
+    QueueEpoch,
+    QueuePosition,
+    Review,
+)
 
 __all__ = [
     "PROJECT_PERMISSIONS",
@@ -19,5 +27,7 @@ __all__ = [
     "Project",
     "ProjectGroupObjectPermission",
     "ProjectUserObjectPermission",
+    "QueueEpoch",
+    "QueuePosition",
     "Review",
 ]

@@ -245,14 +245,10 @@ guard AS (
 # per claim at 6,200 leases, growing with every item they do. With it, the probe stays a
 # per-candidate look-up in the unique (tenant, item, annotator) key: 0.7 ms
 # (``tests/distribution/test_hot_path_sql.py``).
-def _claim_sql(guarded: bool = False) -> str:
-    _, columns, _ = _lease_columns()
-    returned = columns.replace("l.", "leased.")
-    return f"""
-WITH {_CLAIM_GUARD if guarded else ""} picked AS (
+_CANDIDATES = """
     SELECT i.id, i.priority, i.queue_key
       FROM annotate_item i
-     WHERE {"EXISTS (SELECT 1 FROM guard) AND" if guarded else ""}
+     WHERE {condition}
            i.tenant_id = %(tenant)s AND i.project_id = %(project)s
        AND i.status IN ('new', 'in_progress') AND i.slots_taken < %(overlap)s
        AND NOT EXISTS (SELECT 1 FROM annotate_lease l
@@ -260,8 +256,83 @@ WITH {_CLAIM_GUARD if guarded else ""} picked AS (
                           AND l.annotator_id = %(user)s OFFSET 0)
      ORDER BY i.priority DESC, i.queue_key
      LIMIT %(limit)s
-       FOR UPDATE OF i SKIP LOCKED
-), numbered AS (
+       FOR UPDATE OF i SKIP LOCKED"""
+
+# With overlap > 1 the scan starts after the annotator's queue position (QueuePosition), when
+# it was recorded under the project's current queue epoch: the items before it are ones they
+# had (a look-up each to pass), ones that were full (a slot given back bumps the epoch) or
+# ones another transaction held at that instant. Only when nothing is left after it does the
+# scan look from the head (``behind``), so those last are not lost. A claim ``ahead`` moves
+# the position to its last item, under this statement's epoch (a bump committed meanwhile
+# makes it stale at once).
+#
+# TRICKY: "after (priority, queue_key)" is two scans, the rest of the position's priority
+# (``same``), then the lower priorities (``lower``, only if ``same`` found nothing), not one
+# row comparison: under row-level security PostgreSQL uses a user's condition as an index
+# condition only if it is leak-proof, and neither a row comparison nor a COALESCE counts as
+# one, so either would filter the queue from its head. Plain comparisons of the two columns
+# with the position's values do; each scan starts where the position is in the queue index
+# (checked by tests/distribution/test_queue_position.py). Without a position, ``lower``
+# starts at the head: no priority is 2**31 or more.
+_NO_POSITION = 2**31
+_POSITIONED = f"""
+epoch AS (
+    SELECT COALESCE((SELECT e.epoch FROM annotate_queueepoch e
+                      WHERE e.tenant_id = %(tenant)s AND e.project_id = %(project)s), 0)
+           AS queue_epoch
+), mark AS (
+    -- One row, with the position or the head ("no priority is 2**31 or more").
+    SELECT COALESCE(q.priority, {_NO_POSITION}::bigint) AS priority,
+           COALESCE(q.queue_key, 0) AS queue_key, q.id IS NOT NULL AS found
+      FROM (SELECT 1) one LEFT JOIN annotate_queueposition q
+        ON q.tenant_id = %(tenant)s AND q.project_id = %(project)s
+       AND q.annotator_id = %(user)s AND q.epoch = (SELECT queue_epoch FROM epoch)
+), same AS ({
+    _CANDIDATES.format(
+        condition="{guard} i.priority = (SELECT priority FROM mark) "
+        "AND i.queue_key > (SELECT queue_key FROM mark) AND"
+    )
+}
+), lower AS ({
+    _CANDIDATES.format(
+        condition="{guard} NOT EXISTS (SELECT 1 FROM same) "
+        "AND i.priority < (SELECT priority FROM mark) AND"
+    )
+}
+), ahead AS (
+    SELECT * FROM same UNION ALL SELECT * FROM lower
+), behind AS ({
+    _CANDIDATES.format(
+        condition="{guard} NOT EXISTS (SELECT 1 FROM ahead) AND (SELECT found FROM mark) AND"
+    )
+}
+), moved AS (
+    INSERT INTO annotate_queueposition (tenant_id, id, project_id, annotator_id, epoch,
+                                        priority, queue_key)
+    SELECT %(tenant)s::uuid, %(position)s::uuid, %(project)s::uuid, %(user)s::integer,
+           (SELECT queue_epoch FROM epoch), last.priority, last.queue_key
+      FROM (SELECT priority, queue_key FROM ahead
+             ORDER BY priority DESC, queue_key DESC LIMIT 1) last
+    ON CONFLICT (tenant_id, project_id, annotator_id) DO UPDATE
+       SET epoch = EXCLUDED.epoch, priority = EXCLUDED.priority,
+           queue_key = EXCLUDED.queue_key
+), picked AS (
+    SELECT * FROM ahead UNION ALL SELECT * FROM behind
+),"""
+
+
+def _claim_sql(guarded: bool = False, positioned: bool = False) -> str:
+    """The claim statement: ``guarded`` behind ``_CLAIM_GUARD`` (sent with the annotator's
+    state), ``positioned`` from the annotator's queue position (projects with overlap > 1)."""
+    _, columns, _ = _lease_columns()
+    returned = columns.replace("l.", "leased.")
+    guard = "EXISTS (SELECT 1 FROM guard) AND" if guarded else ""
+    if positioned:
+        candidates = _POSITIONED.format(guard=guard)
+    else:
+        candidates = f"picked AS ({_CANDIDATES.format(condition=guard)}\n),"
+    return f"""
+WITH {_CLAIM_GUARD if guarded else ""} {candidates} numbered AS (
     -- Lease ids ascend in queue order, so the queued ones are popped in that order.
     SELECT id, row_number() OVER (ORDER BY priority DESC, queue_key) AS n FROM picked
 ), leased AS (
@@ -288,7 +359,7 @@ SELECT {returned}, taken.external_id, taken.data, taken.media, taken.priority
 """
 
 
-_CLAIM = functools.cache(_claim_sql)
+_claim_statement = functools.cache(_claim_sql)
 
 
 def _claim(
@@ -304,7 +375,7 @@ def _claim(
         return []
     params = _claim_params(project, membership, count, state, now)
     with connection.cursor() as cursor:
-        execute_prepared(cursor, _CLAIM(), params)
+        execute_prepared(cursor, _claim_statement(False, project.overlap > 1), params)
         return _leases_from_rows(cursor.fetchall())
 
 
@@ -323,6 +394,7 @@ def _claim_params(
         "leased_at": now if state == Lease.State.ACTIVE else None,
         "expires": now + timedelta(seconds=project.lease_seconds),
         "ids": sorted(uuid7() for _ in range(count)),
+        "position": uuid7(),  # the queue position's id, if this claim records the first one
     }
 
 
@@ -351,7 +423,7 @@ def _next_state(
         if claim_at is not None:
             params = _claim_params(project, membership, 1, Lease.State.ACTIVE, claim_at)
             params["active_limit"] = active_limit
-            claim = [prepared(cursor, _GUARDED_CLAIM(), params)]
+            claim = [prepared(cursor, _claim_statement(True, project.overlap > 1), params)]
         _, excluded, _, live, *claimed = run_script(
             cursor,
             [
@@ -380,9 +452,6 @@ def _next_state(
     new = _leases_from_rows(claimed[0]) if claimed else []
     leases = [from_row(Lease, fields, row, connection) for row in live]
     return bool(excluded[0][0]), leases, new[0] if new else None
-
-
-_GUARDED_CLAIM = functools.cache(functools.partial(_claim_sql, guarded=True))
 
 
 def lease_next(
@@ -657,17 +726,45 @@ def _require_open(lease: Lease, now: datetime) -> None:
 
 
 def _free_slot(tenant_id: uuid.UUID, item_id: uuid.UUID) -> None:
-    """Give one slot of the item back to the pool."""
+    """Give one slot of the item back to the pool (and rewind the project's queue: annotators
+    may have passed the item while it was full)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            UPDATE annotate_item
-               SET slots_taken = slots_taken - 1,
-                   status = CASE WHEN slots_taken - 1 = 0 AND done_count = 0 THEN 'new'
-                                 ELSE status END
-             WHERE tenant_id = %s AND id = %s
+            f"""
+            WITH freed AS (
+                UPDATE annotate_item
+                   SET slots_taken = slots_taken - 1,
+                       status = CASE WHEN slots_taken - 1 = 0 AND done_count = 0 THEN 'new'
+                                     ELSE status END
+                 WHERE tenant_id = %(tenant)s AND id = %(item)s
+                RETURNING project_id
+            ), {_REWOUND.format(projects="SELECT project_id FROM freed")}
+            SELECT 1
             """,
-            [tenant_id, item_id],
+            {"tenant": tenant_id, "item": item_id},
+        )
+
+
+# Bump the queue epoch (QueueEpoch) of ``projects`` (a sub-query of project ids of the
+# tenant ``%(tenant)s``), as a CTE, after the items the statement changed: see QueueEpoch.
+# Only projects with overlap > 1 use queue positions (an overlap change bumps too).
+_REWOUND = """rewound AS (
+    INSERT INTO annotate_queueepoch (tenant_id, id, project_id, epoch)
+    SELECT %(tenant)s::uuid, gen_random_uuid(), p.id, 1
+      FROM annotate_project p
+     WHERE p.tenant_id = %(tenant)s AND p.overlap > 1 AND p.id IN ({projects})
+    ON CONFLICT (tenant_id, project_id) DO UPDATE
+       SET epoch = annotate_queueepoch.epoch + 1
+)"""
+
+
+def queue_rewound(*, tenant_id: uuid.UUID, project_id: uuid.UUID) -> None:
+    """Bump the project's queue epoch in this transaction (overlap > 1): call it after the
+    statements that put items in the queue (see QueueEpoch)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH {_REWOUND.format(projects='SELECT %(project)s::uuid')} SELECT 1",
+            {"tenant": tenant_id, "project": project_id},
         )
 
 
@@ -824,21 +921,23 @@ def lease_release(*, project: Project, membership: Membership, lease_id: uuid.UU
     return lease
 
 
-_EXPIRE = """
+_EXPIRE = f"""
 WITH gone AS (
     UPDATE annotate_lease SET state = 'expired', closed_at = %(now)s
      WHERE tenant_id = %(tenant)s AND state IN ('queued', 'active') AND expires_at <= %(now)s
     RETURNING item_id, gold
 ), freed AS (
     SELECT item_id, count(*) AS n FROM gone WHERE NOT gold GROUP BY item_id
-)
-UPDATE annotate_item i
-   SET slots_taken = i.slots_taken - freed.n,
-       status = CASE WHEN i.slots_taken - freed.n = 0 AND i.done_count = 0 THEN 'new'
-                     ELSE i.status END
-  FROM freed
- WHERE i.tenant_id = %(tenant)s AND i.id = freed.item_id
-RETURNING i.id
+), back AS (
+    UPDATE annotate_item i
+       SET slots_taken = i.slots_taken - freed.n,
+           status = CASE WHEN i.slots_taken - freed.n = 0 AND i.done_count = 0 THEN 'new'
+                         ELSE i.status END
+      FROM freed
+     WHERE i.tenant_id = %(tenant)s AND i.id = freed.item_id
+    RETURNING i.id, i.project_id
+), {_REWOUND.format(projects="SELECT project_id FROM back")}
+SELECT id FROM back
 """
 
 

@@ -61,6 +61,7 @@ from annotate.formats.readers import (
 from annotate.label_schema import item_data_errors
 from annotate.label_schema.results import result_errors
 from annotate.models import ImportJob
+from annotate.services.distribution import queue_rewound
 from annotate.services.queue import RANDOM_QUEUE_KEY_SQL
 from annotate.webhooks.services import webhook_emit
 from tenants.audit import Actor, audit_record
@@ -562,6 +563,9 @@ def _ingest_records(
         if rows == 0:
             errors.add(None, "(file)", "the file holds no items")
             raise ImportFailed(errors)
+        # New items may sort before where annotators have got to (a higher priority, or a
+        # random key): queue positions recorded before this commits no longer count.
+        queue_rewound(tenant_id=job.tenant_id, project_id=job.project_id)
         progress.write(items_processed=rows, bytes_processed=stream.count)
         logger.info(
             "import %s: %d items in %.2f s; parse+validate %.2f s (thread), COPY to staging "

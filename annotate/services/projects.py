@@ -14,6 +14,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 from annotate.label_schema import label_schema_validate
 from annotate.models import Dataset, ImportJob, Project, ProjectUserObjectPermission
 from annotate.permissions import GRANTABLE, ROLE_DEFAULTS, codename
+from annotate.services.distribution import queue_rewound
 from tenants.models import Membership, Role, Tenant
 
 PROJECT_POLICY = (
@@ -107,6 +108,8 @@ def _items_restatus(project: Project) -> None:
     if project.completed_at is not None:
         Project.objects.filter(id=project.id).update(completed_at=None)
         project.completed_at = None
+    # Reopened items may sort before where annotators have got to.
+    queue_rewound(tenant_id=project.tenant_id, project_id=project.id)
 
 
 @transaction.atomic

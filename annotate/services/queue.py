@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.db import connection
 
 from annotate.models import Project
+from annotate.services.distribution import queue_rewound
 
 # 60 bits of md5(seed || id), as a non-negative bigint.
 RANDOM_QUEUE_KEY_SQL = (
@@ -41,4 +42,6 @@ def queue_keys_recompute(*, project: Project) -> int:
         count = cursor.rowcount
     if project.ordering == Project.Ordering.PRIORITY:
         Project.objects.filter(id=project.id).update(item_positions=count)
+    # Every item moved: annotators' queue positions are meaningless now.
+    queue_rewound(tenant_id=project.tenant_id, project_id=project.id)
     return count
