@@ -87,7 +87,7 @@ def audit_record(
     detail: dict[str, Any] | None = None,
 ) -> int | None:
     """Write one access event in the current transaction, in the current tenant context, and
-    return its id (None when the write is deferred to the end of a request's tenant context).
+    return its id (None when the write is sent ahead in a request's tenant context).
 
     Guarantees: the event has the same fate as the surrounding transaction; its tenant is the
     tenant of the context (a mismatch raises); the actor's own tenant is recorded only when it
@@ -123,9 +123,9 @@ def audit_record(
         "grant_id": actor.grant_id if acting_in else None,
         "detail": json.dumps(detail or {}, separators=(",", ":")),
     }
-    # In a request, the INSERT goes to the database with the closing statement of the
-    # request's tenant context, in the same transaction, before the commit: one round trip
-    # fewer on every request (see ``defer_to_context_end`` for when it is not deferred).
+    # In a request, the INSERT is sent ahead, in the same transaction: the server writes it
+    # while the request renders its answer, and the answer is read later, before the commit
+    # (see ``defer_to_context_end`` for when it is written at once instead).
     if defer_to_context_end(_INSERT_EVENT_DEFERRED, params):
         return None
     with connection.cursor() as cursor:

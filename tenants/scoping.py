@@ -21,7 +21,7 @@ from typing import Any
 
 from django.db import connections, models, transaction
 
-from tenants.sqlscript import Statement, run_script
+from tenants import sent_ahead
 
 _current_tenant: ContextVar[uuid.UUID | None] = ContextVar("annotate_tenant", default=None)
 
@@ -85,59 +85,55 @@ def tenant_context(
         raise CrossTenantWrite(f"cannot enter tenant {tid} inside the context of tenant {outer}")
     with transaction.atomic(using=using, savepoint=savepoint):
         connection = connections[using]
-        # A request's context (no savepoint, outermost) collects the statements deferred to
-        # its end (``defer_to_context_end``) and sends them with its closing statement.
-        deferred = (
-            _Deferred(len(connection.savepoint_ids)) if not savepoint and outer is None else None
-        )
-        if deferred is not None:
-            connection.tenant_deferred = deferred
+        # A request's context (no savepoint, outermost) lets writes be sent ahead
+        # (``defer_to_context_end``): their answers are read before the connection's next
+        # statement (the execute wrapper) and on every exit of the context (below).
+        depth = len(connection.savepoint_ids) if not savepoint and outer is None else None
+        if depth is not None:
+            connection.tenant_deferred = depth
+            connection.execute_wrappers.append(sent_ahead.collect_first)
         token = _current_tenant.set(tid)
         try:
             if not is_set:
                 db_set(TENANT_SETTING, str(tid), using=using)
             yield tid
+        except BaseException:
+            if depth is not None:
+                # The transaction is doomed (no savepoint): a write in flight goes with it.
+                sent_ahead.collect(connection, raise_errors=False)
+            raise
         finally:
             _current_tenant.reset(token)
-            if deferred is not None:
-                # On an exception the transaction is doomed (no savepoint): the deferred
-                # statements would have been rolled back with it, so they are dropped.
+            if depth is not None:
                 connection.tenant_deferred = None
-        # Normal exit only. If this atomic block is nested in a longer transaction (a test
-        # case, a platform job), clear the setting so the rest of it sees no tenant.
+                connection.execute_wrappers.remove(sent_ahead.collect_first)
+        # Normal exit only: a write in flight must have succeeded (or this fails the request).
+        # If this atomic block is nested in a longer transaction (a test case, a platform job),
+        # clear the setting so the rest of it sees no tenant.
+        if depth is not None:
+            sent_ahead.collect(connection)
         if outer is None:
-            if deferred is not None and deferred.statements:
-                with connection.cursor() as cursor:
-                    run_script(cursor, [*deferred.statements, (_SET_SQL, [TENANT_SETTING, ""])])
-            else:
-                db_set(TENANT_SETTING, "", using=using)
-
-
-class _Deferred:
-    """Statements waiting for the end of a request's tenant context, and the atomic depth
-    (``len(savepoint_ids)``) of that context."""
-
-    def __init__(self, depth: int) -> None:
-        self.depth = depth
-        self.statements: list[Statement] = []
+            db_set(TENANT_SETTING, "", using=using)
 
 
 def defer_to_context_end(sql: str, params: Any, *, using: str = "default") -> bool:
-    """Queue a write to be sent with the closing statement of the current request's tenant
-    context, in the same transaction and the same tenant, one round trip fewer. True if
-    queued; False if the caller must execute it now.
+    """Send a write ahead in the current request's tenant context: at once, in the same
+    transaction and tenant, without waiting for its answer, which is read before the
+    connection's next statement or at the end of the context (``tenants.sent_ahead``). The
+    server runs it while the request goes on (renders its answer), so it costs the request no
+    round trip of its own. True if sent; False if the caller must execute it now.
 
     Only a write made directly at the level of a request's context (``savepoint=False``,
-    outermost) is queued: its fate is then that of the whole transaction, as if it had run at
-    once (it is sent before the context ends, so before any commit). Inside a nested atomic
-    block, whose savepoint may be rolled back on its own, or in any other context, it is not.
-    The write is not visible to the rest of the block, and its errors surface at the end of
+    outermost) is sent ahead: its fate is then that of the whole transaction, as if it had run
+    at once (it is sent and answered before the context ends, so before any commit). Inside a
+    nested atomic block, whose savepoint may be rolled back on its own, or in any other
+    context, it is not. Its errors surface at the connection's next statement or at the end of
     the context (failing the request), not at the call."""
     connection = connections[using]
-    deferred: _Deferred | None = getattr(connection, "tenant_deferred", None)
-    if deferred is None or len(connection.savepoint_ids) != deferred.depth:
+    depth: int | None = getattr(connection, "tenant_deferred", None)
+    if depth is None or len(connection.savepoint_ids) != depth:
         return False
-    deferred.statements.append((sql, params))
+    sent_ahead.send(connection, sql, params)
     return True
 
 

@@ -205,8 +205,8 @@ class TenantAPIView(APIView):
         action: str | None = None,
         resource_type: str | None = None,
     ) -> int | None:
-        """Record this request's access event, in the request transaction. It is sent with
-        the closing statement of the request's tenant context, so there is no id (None)."""
+        """Record this request's access event, in the request transaction. It is sent ahead
+        (its answer read before the commit), so there is no id (None)."""
         method = (self.request.method or "").lower()
         event = audit_record(
             tenant_id=self.tenant.id,

@@ -1,10 +1,11 @@
-"""A request's access event is sent with the closing statement of the request's tenant context
-(one round trip fewer per request) and keeps the fate of the request's transaction: written
-when the request commits, gone when it rolls back, never written by a rolled-back savepoint,
-and a failing write fails the request."""
+"""A request's access event is sent ahead (at once, its answer read before the connection's next
+statement or at the end of the request's tenant context: no round trip of its own) and keeps the
+fate of the request's transaction: written when the request commits, gone when it rolls back,
+never written by a rolled-back savepoint, and a failing write fails the request."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -41,18 +42,44 @@ class _Statements:
         return execute(sql, *args)
 
 
-def test_in_a_request_context_the_event_goes_with_the_closing_statement(world: World) -> None:
+def test_in_a_request_context_the_event_is_sent_ahead_and_read_before_the_next_statement(
+    world: World,
+) -> None:
     statements = _Statements()
     with connection.execute_wrapper(statements), transaction.atomic():
         with tenant_context(world.a.id, savepoint=False):
-            assert _record(world.a.id, "deferred.read") is None  # queued, no id yet
-            assert "deferred.read" not in _actions(world.a.id)  # not sent yet
-        # One execute carried the INSERT and the reset of the tenant setting.
-        closing = statements.sent[-1]
-        assert "INSERT INTO tenants_accessevent" in closing
-        assert "set_config" in closing
-        assert closing.index("INSERT") < closing.index("set_config")
+            assert _record(world.a.id, "deferred.read") is None  # sent, no id read
+            assert getattr(connection, "sent_ahead_in_flight", False)
+            # Not through a Django cursor: no execute carried it.
+            assert not any("tenants_accessevent" in sql for sql in statements.sent)
+            # The next statement reads its answer first, and sees the row.
+            assert _actions(world.a.id) == ["deferred.read"]
+            assert not getattr(connection, "sent_ahead_in_flight", False)
         assert _actions(world.a.id) == ["deferred.read"]
+
+
+def test_a_write_sent_ahead_runs_while_the_request_goes_on(world: World) -> None:
+    """Sent at once: the server has run it before the connection sends anything else (seen
+    from another connection: the advisory lock it takes is held)."""
+    key = 48_151_623
+    with psycopg.connect(app_conninfo()) as other:
+
+        def held() -> bool:
+            row = other.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s "
+                "AND granted",
+                [key],
+            ).fetchone()
+            return bool(row and row[0])
+
+        with transaction.atomic(), tenant_context(world.a.id, savepoint=False):
+            assert defer_to_context_end("SELECT pg_advisory_xact_lock(%s)", [key])
+            for _ in range(200):  # the server needs a moment; the connection waits for nothing
+                if held():
+                    break
+                time.sleep(0.01)
+            assert held()
+            assert getattr(connection, "sent_ahead_in_flight", False)
 
 
 def test_outside_a_request_context_the_event_is_written_at_once(world: World) -> None:
@@ -84,8 +111,10 @@ def test_an_error_in_the_context_drops_the_queued_event_with_the_transaction(
         _record(world.a.id, "doomed.read")
         1 / 0  # noqa: B018
     assert "doomed.read" not in _actions(world.a.id)
-    # Nothing is left queued on the connection for the next context.
+    # Nothing is left in flight or installed on the connection for the next context.
     assert getattr(connection, "tenant_deferred", None) is None
+    assert not getattr(connection, "sent_ahead_in_flight", False)
+    assert connection.execute_wrappers == []
     with transaction.atomic(), tenant_context(world.a.id, savepoint=False):
         _record(world.a.id, "next.read")
     assert _actions(world.a.id) == ["next.read"]

@@ -1,0 +1,66 @@
+"""Writes sent ahead: a statement sent to PostgreSQL at once, without waiting for its answer,
+which is read before the connection's next statement, or at the end of the request's tenant
+context. The write runs on the server while Python goes on (a request renders its answer after
+recording its access event); by the time the answer is read it has usually arrived, so it
+costs no wait (docs/audit.md, "What the event costs a request").
+
+TRICKY: libpq allows one statement in flight per connection, and psycopg knows nothing of this
+one. Before psycopg may use the connection again the answer must be read (``collect``): every
+statement Django sends passes ``collect_first`` (an execute wrapper that the request's tenant
+context installs for its duration), and the context collects on each of its exits, before
+Django commits or rolls back. Nothing else uses the connection meanwhile: these are sent only
+from a request's own tenant context, on its own thread's connection.
+"""
+
+from __future__ import annotations
+
+import select
+from typing import Any
+
+from psycopg import errors, pq
+
+_IN_FLIGHT = "sent_ahead_in_flight"
+
+
+def send(connection: Any, sql: str, params: Any) -> None:
+    """Send ``sql`` with ``params`` on Django's ``connection`` (bound client-side, as its cursors
+    bind them) and return at once. Reads the answer of an earlier one first."""
+    collect(connection)
+    with connection.cursor() as cursor:
+        text = cursor.cursor.mogrify(sql, params)
+    raw = connection.connection
+    pgconn = raw.pgconn
+    pgconn.send_query(text.encode(raw.info.encoding))
+    while pgconn.flush():  # a non-blocking connection may keep part of it buffered
+        select.select([], [pgconn.socket], [])
+    setattr(connection, _IN_FLIGHT, True)
+
+
+def collect(connection: Any, *, raise_errors: bool = True) -> None:
+    """Read the answer of the statement in flight on ``connection``, if there is one, waiting
+    for it if it has not arrived. Its error is raised (as Django raises database errors) unless
+    ``raise_errors`` is False (the transaction is failing anyway)."""
+    if not getattr(connection, _IN_FLIGHT, False):
+        return
+    setattr(connection, _IN_FLIGHT, False)
+    raw = connection.connection
+    pgconn = raw.pgconn
+    failure: errors.Error | None = None
+    while True:
+        while pgconn.is_busy():
+            select.select([pgconn.socket], [], [])
+            pgconn.consume_input()
+        result = pgconn.get_result()
+        if result is None:
+            break
+        if result.status == pq.ExecStatus.FATAL_ERROR and failure is None:
+            failure = errors.error_from_result(result, encoding=raw.info.encoding)
+    if failure is not None and raise_errors:
+        with connection.wrap_database_errors:
+            raise failure
+
+
+def collect_first(execute: Any, sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+    """Execute wrapper: the answer in flight is read before the connection's next statement."""
+    collect(context["connection"])
+    return execute(sql, params, many, context)
