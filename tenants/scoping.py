@@ -13,6 +13,7 @@ Unscoped access is spelled ``Model.dangerously_unscoped`` and is rare and grep-a
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -99,8 +100,11 @@ def tenant_context(
             yield tid
         except BaseException:
             if depth is not None:
-                # The transaction is doomed (no savepoint): a write in flight goes with it.
-                sent_ahead.collect(connection, raise_errors=False)
+                # The transaction is doomed (no savepoint): a write in flight goes with it. Its
+                # answer is read all the same, so that the connection can roll back; if the
+                # connection itself failed, Django discards it and the first error stands.
+                with contextlib.suppress(Exception):
+                    sent_ahead.collect(connection, raise_errors=False)
             raise
         finally:
             _current_tenant.reset(token)
