@@ -144,9 +144,9 @@ def web_command(
     access_log: bool = False,
 ) -> list[str]:
     """The command line of the web server: granian serving the WSGI app, ``workers`` processes
-    of ``threads`` request threads each (README, "Web server"). The one definition, used by
-    ``make run``, the browser tests and the benches; the Dockerfile and docker-compose.yml
-    spell the same server out (checked by tests/test_deployment.py)."""
+    of ``threads`` request threads each (why granian: README, "Stack"). The one definition,
+    used by ``make run``, the browser tests and the benches; docker-compose.yml spells the
+    same server out (checked by tests/test_deployment.py)."""
     return [
         sys.executable,
         "-m",

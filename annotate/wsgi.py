@@ -1,4 +1,4 @@
-"""The WSGI application, as the web server (granian, README "Web server") serves it."""
+"""The WSGI application, as the web server (granian; README, "Stack") serves it."""
 
 import os
 from collections.abc import Callable, Iterable
