@@ -27,19 +27,50 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotate.settings")
 
 
-def latency(requests: int) -> tuple[float, float]:
-    from django.test import Client
+READS = {
+    "projects": "GET projects (the tenant's one project)",
+    "items": "GET items (a page of 50 items of a project)",
+}
 
-    from tenants.api import base
+
+def _reader(prefix: str, read: str) -> tuple[str, str]:
+    """A fresh tenant with an owner and one project (of 50 items for ``items``): the read's
+    URL and the owner's raw API token."""
+    from annotate.models import Dataset, Item
+    from tenants.scoping import tenant_context
     from tests.factories import TenantFactory, member, project_in, token_for
 
     suffix = os.urandom(3).hex()
-    tenant = TenantFactory(slug=f"bench-{suffix}")
-    owner = member(tenant, "owner", username=f"bench-owner-{suffix}")
-    project_in(tenant, owner, name="bench")
-    raw = token_for(owner).raw
-    client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    tenant = TenantFactory(slug=f"{prefix}-{suffix}")
+    owner = member(tenant, "owner", username=f"{prefix}-owner-{suffix}")
+    project = project_in(tenant, owner, name="bench")
     url = f"/api/v1/t/{tenant.slug}/projects"
+    if read == "items":
+        with tenant_context(tenant.id):
+            dataset = Dataset.objects.create(project=project, name="bench")
+            Item.objects.bulk_create(
+                Item(
+                    tenant=tenant,
+                    project=project,
+                    dataset=dataset,
+                    external_id=f"x{i}",
+                    data={"text": f"text {i} " * 20},
+                    seq=i + 1,
+                    queue_key=i + 1,
+                )
+                for i in range(50)
+            )
+        url = f"{url}/{project.id}/items?page_size=50"
+    return url, token_for(owner).raw
+
+
+def latency(requests: int, read: str = "projects") -> tuple[float, float]:
+    from django.test import Client
+
+    from tenants.api import base
+
+    url, raw = _reader("bench", read)
+    client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {raw}")
 
     real = base.audit_record
 
@@ -67,7 +98,7 @@ def latency(requests: int) -> tuple[float, float]:
     return statistics.median(with_times) * 1000, statistics.median(without_times) * 1000
 
 
-def latency_http(requests: int) -> tuple[float, float]:
+def latency_http(requests: int, read: str = "projects") -> tuple[float, float]:
     """The same read over HTTP, as a client sees it: two web servers (as in production, one
     worker of one thread each), the real app and ``bench/wsgi_no_event.py``, requests
     interleaved between them."""
@@ -75,14 +106,9 @@ def latency_http(requests: int) -> tuple[float, float]:
     import subprocess
 
     from annotate.stack import free_port, web_command
-    from tests.factories import TenantFactory, member, project_in, token_for
 
-    suffix = os.urandom(3).hex()
-    tenant = TenantFactory(slug=f"bench-http-{suffix}")
-    owner = member(tenant, "owner", username=f"bench-http-{suffix}")
-    project_in(tenant, owner, name="bench")
-    headers = {"Authorization": f"Bearer {token_for(owner).raw}"}
-    url = f"/api/v1/t/{tenant.slug}/projects"
+    url, raw = _reader("bench-http", read)
+    headers = {"Authorization": f"Bearer {raw}"}
 
     servers, conns = [], []
     try:
@@ -287,6 +313,7 @@ def verifier(events: int) -> tuple[float, float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--read", choices=sorted(READS), default="projects", help="the read timed")
     parser.add_argument("--seal-events", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument(
@@ -308,18 +335,14 @@ def main() -> None:
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
     for round_ in range(1, args.rounds + 1):
         load = f"round {round_}, load {os.getloadavg()[0]:.2f}"
-        if "latency" in parts:
-            with_event, without = latency(args.requests)
+        for name, measure in (("latency", latency), ("http", latency_http)):
+            if name not in parts:
+                continue
+            with_event, without = measure(args.requests, args.read)
+            where = "in process" if name == "latency" else "over HTTP"
             print(
-                f"GET projects in process, median of {args.requests}: {with_event:.2f} ms with "
-                f"the event, {without:.2f} ms without "
-                f"({(with_event / without - 1) * 100:+.1f} %; {load})"
-            )
-        if "http" in parts:
-            with_event, without = latency_http(args.requests)
-            print(
-                f"GET projects over HTTP, median of {args.requests}: {with_event:.2f} ms with "
-                f"the event, {without:.2f} ms without "
+                f"{READS[args.read]} {where}, median of {args.requests}: {with_event:.2f} ms "
+                f"with the event, {without:.2f} ms without "
                 f"({(with_event / without - 1) * 100:+.1f} %; {load})"
             )
     if "sealing" in parts:
