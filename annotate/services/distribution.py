@@ -394,7 +394,8 @@ def _claim_params(
         "leased_at": now if state == Lease.State.ACTIVE else None,
         "expires": now + timedelta(seconds=project.lease_seconds),
         "ids": sorted(uuid7() for _ in range(count)),
-        "position": uuid7(),  # the queue position's id, if this claim records the first one
+        # The queue position's id, if this claim records the first one (overlap > 1 only).
+        "position": uuid7() if project.overlap > 1 else None,
     }
 
 

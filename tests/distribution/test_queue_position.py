@@ -170,12 +170,16 @@ def test_items_left_behind_the_position_are_found_when_nothing_is_after_it(
     check_invariants(project)
 
 
-def test_a_higher_priority_import_comes_next(project: Project) -> None:
+def test_an_item_that_sorts_before_the_position_comes_next_after_a_rewind(
+    project: Project,
+) -> None:
+    """What an import of higher-priority items does (its rewind is tested with a real import
+    in tests/imports/test_import_rewinds_queue.py)."""
     add_items(project, 5)
     ann = annotator(project, "prio")
     assert _label(project, ann, 2) == ["x0", "x1"]
     with tenant_context(project.tenant_id):
-        # Items that sort before the position (priority 5), then the import's rewind.
+        # An item that sorts before the position (priority 5), then the rewind.
         Item.objects.filter(external_id="x4").update(priority=5)
         from annotate.services.distribution import queue_rewound
 
