@@ -85,9 +85,11 @@ def audit_record(
     reason: str = "",
     status_code: int | None = None,
     detail: dict[str, Any] | None = None,
+    last: bool = False,
 ) -> int | None:
     """Write one access event in the current transaction, in the current tenant context, and
-    return its id (None when the write is sent ahead in a request's tenant context).
+    return its id (None when the write is sent ahead in a request's tenant context). ``last``:
+    in a request, nothing more is read or written after it (``defer_to_context_end``).
 
     Guarantees: the event has the same fate as the surrounding transaction; its tenant is the
     tenant of the context (a mismatch raises); the actor's own tenant is recorded only when it
@@ -126,7 +128,7 @@ def audit_record(
     # In a request, the INSERT is sent ahead, in the same transaction: the server writes it
     # while the request renders its answer, and the answer is read later, before the commit
     # (see ``defer_to_context_end`` for when it is written at once instead).
-    if defer_to_context_end(_INSERT_EVENT_DEFERRED, params):
+    if defer_to_context_end(_INSERT_EVENT_DEFERRED, params, last=last):
         return None
     with connection.cursor() as cursor:
         cursor.execute(_INSERT_EVENT, params)

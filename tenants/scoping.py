@@ -22,7 +22,7 @@ from typing import Any
 
 from django.db import connections, models, transaction
 
-from tenants import sent_ahead
+from tenants import request_transaction, sent_ahead
 
 _current_tenant: ContextVar[uuid.UUID | None] = ContextVar("annotate_tenant", default=None)
 
@@ -99,7 +99,7 @@ def tenant_context(
                 db_set(TENANT_SETTING, str(tid), using=using)
             yield tid
         except BaseException:
-            if depth is not None:
+            if depth is not None and not request_transaction.commit_sent(using):
                 # The transaction is doomed (no savepoint): a write in flight goes with it. Its
                 # answer is read all the same, so that the connection can roll back; if the
                 # connection itself failed, Django discards it and the first error stands.
@@ -111,6 +111,11 @@ def tenant_context(
             if depth is not None:
                 connection.tenant_deferred = None
                 connection.execute_wrappers.remove(sent_ahead.collect_first)
+                sent_ahead.allow_more(connection)
+        if request_transaction.commit_sent(using):
+            # The request's COMMIT is in flight: the request reads its answer, and the
+            # transaction-local setting ends with the transaction.
+            return
         # Normal exit only: a write in flight must have succeeded (or this fails the request).
         # If this atomic block is nested in a longer transaction (a test case, a platform job),
         # clear the setting so the rest of it sees no tenant.
@@ -120,7 +125,9 @@ def tenant_context(
             db_set(TENANT_SETTING, "", using=using)
 
 
-def defer_to_context_end(sql: str, params: Any, *, using: str = "default") -> bool:
+def defer_to_context_end(
+    sql: str, params: Any, *, using: str = "default", last: bool = False
+) -> bool:
     """Send a write ahead in the current request's tenant context: at once, in the same
     transaction and tenant, without waiting for its answer, which is read before the
     connection's next statement or at the end of the context (``tenants.sent_ahead``). The
@@ -132,12 +139,21 @@ def defer_to_context_end(sql: str, params: Any, *, using: str = "default") -> bo
     at once (it is sent and answered before the context ends, so before any commit). Inside a
     nested atomic block, whose savepoint may be rolled back on its own, or in any other
     context, it is not. Its errors surface at the connection's next statement or at the end of
-    the context (failing the request), not at the call."""
+    the context (failing the request), not at the call.
+
+    ``last``: the request uses the database no more after this write. In a request transaction
+    of its own (``tenants.request_transaction``), the request's ``COMMIT`` goes in the same
+    message, so that the flush overlaps the rest of the request; nested in a longer
+    transaction (a test case), it cannot commit. Either way, a statement after it raises."""
     connection = connections[using]
     depth: int | None = getattr(connection, "tenant_deferred", None)
     if depth is None or len(connection.savepoint_ids) != depth:
         return False
+    if last and request_transaction.send_commit_with(connection, sql, params):
+        return True
     sent_ahead.send(connection, sql, params)
+    if last:
+        sent_ahead.forbid_more(connection, "the request's last access event was sent")
     return True
 
 

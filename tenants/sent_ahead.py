@@ -20,14 +20,27 @@ from typing import Any
 from psycopg import errors, pq
 
 _IN_FLIGHT = "sent_ahead_in_flight"
+_LAST = "sent_ahead_last"
 
 
-def send(connection: Any, sql: str, params: Any) -> None:
+class StatementAfterLast(RuntimeError):
+    """A statement came after the one that was to be the connection's last for now (the
+    request's ``COMMIT`` is in flight)."""
+
+
+def send(connection: Any, sql: str, params: Any, *, then: str = "") -> None:
     """Send ``sql`` with ``params`` on Django's ``connection`` (bound client-side, as its cursors
-    bind them) and return at once. Reads the answer of an earlier one first."""
+    bind them) and return at once. Reads the answer of an earlier one first. ``then``: SQL
+    with nothing to bind, sent in the same message after it (run only if it succeeds)."""
     collect(connection)
     with connection.cursor() as cursor:
         text = cursor.cursor.mogrify(sql, params)
+    send_text(connection, f"{text}; {then}" if then else text)
+
+
+def send_text(connection: Any, text: str) -> None:
+    """Send ``text``, complete SQL with nothing to bind, as ``send`` does."""
+    collect(connection)
     raw = connection.connection
     pgconn = raw.pgconn
     pgconn.send_query(text.encode(raw.info.encoding))
@@ -36,12 +49,12 @@ def send(connection: Any, sql: str, params: Any) -> None:
     setattr(connection, _IN_FLIGHT, True)
 
 
-def collect(connection: Any, *, raise_errors: bool = True) -> None:
+def collect(connection: Any, *, raise_errors: bool = True) -> errors.Error | None:
     """Read the answer of the statement in flight on ``connection``, if there is one, waiting
     for it if it has not arrived. Its error is raised (as Django raises database errors) unless
-    ``raise_errors`` is False (the transaction is failing anyway)."""
+    ``raise_errors`` is False (the transaction is failing anyway): then it is returned."""
     if not getattr(connection, _IN_FLIGHT, False):
-        return
+        return None
     setattr(connection, _IN_FLIGHT, False)
     raw = connection.connection
     pgconn = raw.pgconn
@@ -58,9 +71,23 @@ def collect(connection: Any, *, raise_errors: bool = True) -> None:
     if failure is not None and raise_errors:
         with connection.wrap_database_errors:
             raise failure
+    return failure
+
+
+def forbid_more(connection: Any, why: str) -> None:
+    """Until ``allow_more``, a statement through ``collect_first`` raises, naming ``why``."""
+    setattr(connection, _LAST, why)
+
+
+def allow_more(connection: Any) -> None:
+    setattr(connection, _LAST, None)
 
 
 def collect_first(execute: Any, sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
     """Execute wrapper: the answer in flight is read before the connection's next statement."""
-    collect(context["connection"])
+    connection = context["connection"]
+    why = getattr(connection, _LAST, None)
+    if why:
+        raise StatementAfterLast(f"{why}; the database may not be used after it: {sql[:100]!r}")
+    collect(connection)
     return execute(sql, params, many, context)

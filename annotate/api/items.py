@@ -68,7 +68,7 @@ class ItemListApi(TenantAPIView):
             items = items.filter(external_id=params["external_id"])
         paginator = IdCursorPagination()
         page = paginator.paginate_queryset(items, request, view=self)
-        self.audit(detail=ids_detail([i.id for i in page]))
+        self.audit(detail=ids_detail([i.id for i in page]), last=True)
         return paginator.get_paginated_response(ItemSerializer(page, many=True).data)
 
 

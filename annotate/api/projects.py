@@ -101,7 +101,7 @@ class ProjectListApi(TenantAPIView):
             project_list_for_member(membership=self.membership), request, view=self
         )
         perms = project_permissions_for_many(membership=self.membership, projects=list(page))
-        self.audit(detail=ids_detail([p.id for p in page]))
+        self.audit(detail=ids_detail([p.id for p in page]), last=True)
         data = ProjectOutputSerializer(
             page, many=True, context={"permissions_by_project": perms}
         ).data

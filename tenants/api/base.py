@@ -36,6 +36,7 @@ from tenants.audit import Actor, audit_denied, audit_record, session_digest
 from tenants.authentication import TENANT_SLUG_ATTR
 from tenants.middleware import client_ip
 from tenants.models import ApiToken, Membership, Role, Tenant
+from tenants.request_transaction import request_transaction
 from tenants.scoping import USER_SETTING, db_set, tenant_context
 
 _SEALED = ("dispatch", "initial", "get_queryset", "get_object")
@@ -97,7 +98,7 @@ class TenantAPIView(APIView):
         self._audited = False
         self._refusal: tuple[str, str] | None = None
         self._scope = contextlib.ExitStack()
-        with transaction.atomic():
+        with request_transaction() as txn:
             with self._scope:
                 response = super().dispatch(request, *args, **kwargs)
             if response.status_code >= 400:
@@ -107,6 +108,10 @@ class TenantAPIView(APIView):
                     f"{type(self).__name__}.{request.method} answered "
                     f"{response.status_code} without recording its access event"
                 )
+            if getattr(response, "accepted_renderer", None) is not None:
+                # Rendered while the database flushes the commit; it leaves only once the
+                # commit has succeeded (a refusal: after the rollback).
+                txn.overlap = response.render
         if response.status_code >= 400:
             self._record_refusal(response.status_code)
         return response
@@ -204,9 +209,15 @@ class TenantAPIView(APIView):
         detail: dict[str, Any] | None = None,
         action: str | None = None,
         resource_type: str | None = None,
+        last: bool = False,
     ) -> int | None:
         """Record this request's access event, in the request transaction. It is sent ahead
-        (its answer read before the commit), so there is no id (None)."""
+        (its answer read before the commit), so there is no id (None).
+
+        ``last=True`` when the handler has read and written all it needs: the request's
+        ``COMMIT`` then goes with the event, and the database flushes it while the handler
+        serialises its answer. The database may not be used after it (a statement raises
+        ``StatementAfterLast``, in tests as in production)."""
         method = (self.request.method or "").lower()
         event = audit_record(
             tenant_id=self.tenant.id,
@@ -215,6 +226,7 @@ class TenantAPIView(APIView):
             resource_type=resource_type or self.audit_resource_type,
             resource_id=resource_id if resource_id is not None else self._resource_id(),
             detail=detail,
+            last=last,
         )
         self._audited = True
         return event
