@@ -168,5 +168,7 @@ class ProjectProgressApi(TenantAPIView):
         query = ProgressQuery(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         data = project_progress(project=project, **query.validated_data)
-        self.audit(detail={**query.validated_data, "annotators": len(data["annotators"])})
+        self.audit(
+            detail={**query.validated_data, "annotators": len(data["annotators"])}, last=True
+        )
         return Response(ProgressSerializer(data).data)

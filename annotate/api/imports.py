@@ -143,7 +143,7 @@ class ImportListApi(TenantAPIView):
         page = paginator.paginate_queryset(
             ImportJob.objects.filter(project=project), request, view=self
         )
-        self.audit(detail=ids_detail([j.id for j in page]))
+        self.audit(detail=ids_detail([j.id for j in page]), last=True)
         data = ImportSerializer(page, many=True, context={"tenant_slug": self.tenant.slug}).data
         return paginator.get_paginated_response(data)
 
@@ -298,5 +298,5 @@ class ImportDetailApi(TenantAPIView):
         job = ImportJob.objects.filter(project=project, id=import_id).first()
         if job is None:
             raise Http404
-        self.audit()
+        self.audit(last=True)
         return Response(ImportSerializer(job, context={"tenant_slug": self.tenant.slug}).data)

@@ -91,7 +91,7 @@ class ItemDetailApi(TenantAPIView):
         self, request: Request, tenant: str, project_id: uuid.UUID, item_id: uuid.UUID
     ) -> Response:
         item = self._item(project_id, item_id, ITEM_READERS)
-        self.audit()
+        self.audit(last=True)
         return Response(ItemSerializer(item).data)
 
     @extend_schema(

@@ -34,5 +34,5 @@ class MyWorkApi(TenantAPIView):
     )
     def get(self, request: Request, tenant: str) -> Response:
         rows = annotator_progress(membership=self.membership)
-        self.audit(detail=ids_detail([row["project_id"] for row in rows]))
+        self.audit(detail=ids_detail([row["project_id"] for row in rows]), last=True)
         return Response(MyWorkSerializer(rows, many=True).data)

@@ -71,7 +71,7 @@ class ProjectPermissionListApi(TenantAPIView):
     def get(self, request: Request, tenant: str, project_id: uuid.UUID) -> Response:
         project = project_requiring(self, project_id, "manage")
         rows = _grant_rows(project)
-        self.audit(detail={"count": len(rows)})
+        self.audit(detail={"count": len(rows)}, last=True)
         return Response(GrantSerializer(rows, many=True).data)
 
     @extend_schema(

@@ -137,7 +137,7 @@ class ProjectDetailApi(TenantAPIView):
     )
     def get(self, request: Request, tenant: str, project_id: uuid.UUID) -> Response:
         project, perms = project_get_for_member(membership=self.membership, project_id=project_id)
-        self.audit()
+        self.audit(last=True)
         return Response(_project_body(project, perms))
 
     @extend_schema(

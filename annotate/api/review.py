@@ -168,7 +168,7 @@ class AnnotationListApi(TenantAPIView):
             raise exceptions.ValidationError({name: [f"invalid value: {exc}"]}) from None
         paginator = IdCursorPagination()
         page = paginator.paginate_queryset(rows, request, view=self)
-        self.audit(detail=ids_detail([a.id for a in page]))
+        self.audit(detail=ids_detail([a.id for a in page]), last=True)
         return paginator.get_paginated_response(AnnotationSerializer(page, many=True).data)
 
 
@@ -194,6 +194,6 @@ class AnnotationDetailApi(TenantAPIView):
         if annotation is None:
             raise exceptions.NotFound()
         history = list(Annotation.objects.filter(item_id=annotation.item_id).order_by("version"))
-        self.audit()
+        self.audit(last=True)
         data = AnnotationDetailSerializer(annotation, context={"history": history}).data
         return Response(data)

@@ -255,7 +255,7 @@ class LeaseListApi(_LeaseView):
             .select_related("item")
             .order_by("created_at")[:50]
         )
-        self.audit(detail=ids_detail([lease.id for lease in leases]))
+        self.audit(detail=ids_detail([lease.id for lease in leases]), last=True)
         return Response(LeaseSerializer(leases, many=True).data)
 
 
@@ -496,7 +496,7 @@ class CompetitorListApi(TenantAPIView):
     def get(self, request: Request, tenant: str) -> Response:
         self.require_role(Role.OWNER)
         rows = list(Competitor.objects.select_related("competitor").order_by("created_at"))
-        self.audit(detail=ids_detail([row.id for row in rows]))
+        self.audit(detail=ids_detail([row.id for row in rows]), last=True)
         return Response(CompetitorSerializer(rows, many=True).data)
 
     @extend_schema(
@@ -576,7 +576,9 @@ class WorkforceReportApi(TenantAPIView):
     def get(self, request: Request, tenant: str, project_id: uuid.UUID) -> Response:
         project = project_requiring(self, project_id, "manage")
         report = workforce_report(project=project)
-        self.audit(detail={"workers": len(report["workers"]), "wall_held": report["wall_held"]})
+        self.audit(
+            detail={"workers": len(report["workers"]), "wall_held": report["wall_held"]}, last=True
+        )
         return Response(report)
 
 
@@ -603,5 +605,5 @@ class ProjectStatsApi(TenantAPIView):
 
         project = project_requiring(self, project_id, *ITEM_READERS)
         stats = project_stats(project=project)
-        self.audit(detail={"annotators": len(stats["annotators"])})
+        self.audit(detail={"annotators": len(stats["annotators"])}, last=True)
         return Response(stats)

@@ -141,7 +141,9 @@ class AuditEventListApi(TenantAPIView):
         filters = _filters(request)
         paginator = IdCursorPagination()
         page = paginator.paginate_queryset(_events(filters), request, view=self)
-        self.audit(detail={**ids_detail([e.id for e in page]), "filters": _plain(filters)})
+        self.audit(
+            detail={**ids_detail([e.id for e in page]), "filters": _plain(filters)}, last=True
+        )
         return paginator.get_paginated_response(EventSerializer(page, many=True).data)
 
 
@@ -239,7 +241,7 @@ class AuditExportListApi(TenantAPIView):
         self.require_role(*AUDIT_READERS)
         paginator = IdCursorPagination()
         page = paginator.paginate_queryset(AuditExport.objects.all(), request, view=self)
-        self.audit(detail=ids_detail([e.id for e in page]))
+        self.audit(detail=ids_detail([e.id for e in page]), last=True)
         return paginator.get_paginated_response(ExportSerializer(page, many=True).data)
 
     @extend_schema(
@@ -286,7 +288,7 @@ class AuditExportDetailApi(TenantAPIView):
     def get(self, request: Request, tenant: str, export_id: uuid.UUID) -> Response:
         self.require_role(*AUDIT_READERS)
         job = _export_get(export_id)
-        self.audit()
+        self.audit(last=True)
         return Response(ExportSerializer(job).data)
 
 
@@ -361,7 +363,7 @@ class GrantListApi(TenantAPIView):
         page = paginator.paginate_queryset(
             OperatorGrant.objects.select_related("operator"), request, view=self
         )
-        self.audit(detail=ids_detail([g.id for g in page]))
+        self.audit(detail=ids_detail([g.id for g in page]), last=True)
         return paginator.get_paginated_response(OperatorGrantSerializer(page, many=True).data)
 
 
@@ -384,7 +386,7 @@ class GrantDetailApi(TenantAPIView):
     def get(self, request: Request, tenant: str, grant_id: uuid.UUID) -> Response:
         self.require_role(*AUDIT_READERS)
         grant = _grant_get(grant_id)
-        self.audit()
+        self.audit(last=True)
         return Response(OperatorGrantSerializer(grant).data)
 
 

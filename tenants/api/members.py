@@ -60,7 +60,7 @@ class MemberListApi(TenantAPIView):
         page = paginator.paginate_queryset(
             Membership.objects.select_related("user"), request, view=self
         )
-        self.audit(detail=ids_detail([m.id for m in page]))
+        self.audit(detail=ids_detail([m.id for m in page]), last=True)
         return paginator.get_paginated_response(MembershipSerializer(page, many=True).data)
 
     @extend_schema(
@@ -97,7 +97,7 @@ class MemberDetailApi(TenantAPIView):
     def get(self, request: Request, tenant: str, membership_id: uuid.UUID) -> Response:
         self.require_manager()
         membership = membership_get(tenant_id=self.tenant.id, membership_id=membership_id)
-        self.audit()
+        self.audit(last=True)
         return Response(MembershipSerializer(membership).data)
 
     @extend_schema(
@@ -173,7 +173,7 @@ class TokenListApi(TenantAPIView):
         self.require_manager()
         paginator = IdCursorPagination()
         page = paginator.paginate_queryset(ApiToken.objects.all(), request, view=self)
-        self.audit(detail=ids_detail([t.id for t in page]))
+        self.audit(detail=ids_detail([t.id for t in page]), last=True)
         return paginator.get_paginated_response(TokenSerializer(page, many=True).data)
 
     @extend_schema(
