@@ -9,7 +9,9 @@ one. Before psycopg may use the connection again the answer must be read (``coll
 statement Django sends passes ``collect_first`` (an execute wrapper that the request's tenant
 context installs for its duration), and the context collects on each of its exits, before
 Django commits or rolls back. Nothing else uses the connection meanwhile: these are sent only
-from a request's own tenant context, on its own thread's connection.
+from a request's own tenant context, on its own thread's connection. The request's ``COMMIT``
+is sent the same way (``tenants.request_transaction``); once it is, ``forbid_more`` makes
+``collect_first`` refuse any statement until its answer has been read.
 """
 
 from __future__ import annotations
