@@ -23,6 +23,15 @@ from tests.conftest import World
 ROOT = Path(__file__).resolve().parent.parent.parent
 VERIFIER_PATH = ROOT / "tools" / "verify_bundle.py"
 
+# An allowed event for the tenant given as its one parameter, written by hand: row-level
+# security's WITH CHECK must refuse it in any other tenant's context.
+FORGED_EVENT = (
+    "INSERT INTO tenants_accessevent (tenant_id, occurred_at, actor_username, actor_role, "
+    "auth_method, credential_id, action, resource_type, resource_id, outcome, reason, "
+    "request_id, detail) VALUES (%s, now(), '', '', '', '', 'forged', 't', '', 'allowed', "
+    "'', '', '{}')"
+)
+
 
 def load_verifier() -> Any:
     spec = importlib.util.spec_from_file_location("verify_bundle", VERIFIER_PATH)

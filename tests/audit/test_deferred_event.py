@@ -17,6 +17,7 @@ from django.db import DatabaseError, connection, transaction
 from tenants.audit import Actor, audit_record
 from tenants.models import AccessEvent
 from tenants.scoping import defer_to_context_end, tenant_context
+from tests.audit.conftest import FORGED_EVENT
 from tests.conftest import World, app_conninfo, build_world
 
 ACTOR = Actor.for_command("test")
@@ -134,18 +135,12 @@ def test_a_failing_queued_write_fails_the_context_and_nothing_of_it_stays(world:
 def test_the_queued_event_is_checked_against_the_context_tenant(world: World) -> None:
     """The queued INSERT runs while the request's tenant is still set, so row-level
     security's WITH CHECK still stands between it and another tenant's log."""
-    forged = (
-        "INSERT INTO tenants_accessevent (tenant_id, occurred_at, actor_username, actor_role, "
-        "auth_method, credential_id, action, resource_type, resource_id, outcome, reason, "
-        "request_id, detail) VALUES (%s, now(), '', '', '', '', 'forged', 't', '', 'allowed', "
-        "'', '', '{}')"
-    )
     with (
         pytest.raises(DatabaseError, match="row-level security"),
         transaction.atomic(),
         tenant_context(world.a.id, savepoint=False),
     ):
-        assert defer_to_context_end(forged, [world.b.id])
+        assert defer_to_context_end(FORGED_EVENT, [world.b.id])
     assert "forged" not in _actions(world.b.id)
 
 

@@ -17,6 +17,7 @@ from tenants import sent_ahead
 from tenants.audit import Actor, audit_record
 from tenants.request_transaction import commit_sent, request_transaction
 from tenants.scoping import defer_to_context_end, tenant_context
+from tests.audit.conftest import FORGED_EVENT
 from tests.conftest import app_conninfo, build_world
 from tests.factories import SCHEMA
 
@@ -157,19 +158,13 @@ def test_a_failing_last_event_fails_the_request_and_nothing_is_committed(committ
     """The event and the COMMIT go in one message: if the event is refused (here by row-level
     security's WITH CHECK, for a forged tenant), the COMMIT does not run."""
     world = build_world()
-    forged = (
-        "INSERT INTO tenants_accessevent (tenant_id, occurred_at, actor_username, actor_role, "
-        "auth_method, credential_id, action, resource_type, resource_id, outcome, reason, "
-        "request_id, detail) VALUES (%s, now(), '', '', '', '', 'forged', 't', '', 'allowed', "
-        "'', '', '{}')"
-    )
     with (
         pytest.raises(DatabaseError, match="row-level security"),
         request_transaction(),
         tenant_context(world.a.id, savepoint=False),
     ):
         _record(world.a.id, "first.read")
-        assert defer_to_context_end(forged, [world.b.id], last=True)
+        assert defer_to_context_end(FORGED_EVENT, [world.b.id], last=True)
     assert _seen_elsewhere(world.a.id) == []
     assert _seen_elsewhere(world.b.id) == []
     _idle()
