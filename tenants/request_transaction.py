@@ -12,12 +12,13 @@ result is read: if the commit fails, the request fails (500) as it would have un
 
 Guarantees, as ``transaction.atomic()`` around the request would give: the block runs in one
 transaction; an exception or ``set_rollback`` before the ``COMMIT`` is sent rolls it back; on
-success it is committed before the block's ``overlap`` work returns, ``on_commit`` callbacks run
-after it, and a failed commit raises. Once the ``COMMIT`` is sent, the database may not be used
-until its answer is read (``sent_ahead.StatementAfterLast``), and what the transaction wrote is
-committed whatever the answer. Inside an atomic block that is already open (a test case, a
-caller's transaction), it is a plain ``atomic()`` and ``overlap`` work runs after it; the ban
-on statements after the last one holds there too, so tests catch a handler that breaks it.
+success the commit's answer is read (after the ``overlap`` work) before the context exits,
+``on_commit`` callbacks run after it, and a failed commit raises. Once the ``COMMIT`` is
+sent, the database may not be used until its answer is read
+(``sent_ahead.StatementAfterLast``), and what the transaction wrote is committed whatever the
+answer. Inside an atomic block that is already open (a test case, a caller's transaction), it
+is a plain ``atomic()`` and ``overlap`` work runs after it; the ban on statements after the
+last one holds there too, so tests catch a handler that breaks it.
 
 TRICKY: Django and psycopg both believe they own the commit. Here the transaction is opened by
 turning autocommit off (Django's "pretend atomic": an ``atomic()`` inside neither commits nor
