@@ -34,8 +34,7 @@ def send(connection: Any, sql: str, params: Any, *, then: str = "") -> None:
     """Send ``sql`` with ``params`` on Django's ``connection`` (bound client-side, as its cursors
     bind them) and return at once. Reads the answer of an earlier one first. ``then``: SQL
     with nothing to bind, sent in the same message after it (run only if it succeeds)."""
-    collect(connection)
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor:  # mogrify only binds: nothing is sent here
         text = cursor.cursor.mogrify(sql, params)
     send_text(connection, f"{text}; {then}" if then else text)
 
