@@ -13,7 +13,9 @@ one statement: the statements are then executed one by one, with the same result
 ``prepared()`` turns a statement that runs on every request into a named prepared statement of
 the connection (planned once per connection, not per call: for the larger hot-path queries,
 planning cost more than executing). Prepared statements outlive transactions, rolled back or
-not, and die with the connection.
+not, and die with the connection. The connection's ``plan_cache_mode=force_generic_plan``
+(``annotate.settings.database``) keeps it to one plan: PostgreSQL's own heuristic re-planned
+the larger ones on every call when their generic plan looked dearer than a custom one.
 """
 
 from __future__ import annotations
