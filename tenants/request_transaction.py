@@ -22,9 +22,13 @@ last one holds there too, so tests catch a handler that breaks it.
 
 TRICKY: Django and psycopg both believe they own the commit. Here the transaction is opened by
 turning autocommit off (Django's "pretend atomic": an ``atomic()`` inside neither commits nor
-rolls back at its exit), the ``COMMIT`` goes out raw on the connection (``tenants.sent_ahead``),
-and only after its answer is read is autocommit turned back on, which psycopg would refuse
-while a statement is in flight.
+rolls back at its exit) and sending the ``BEGIN`` raw, its answer read with the first
+statement's (psycopg then finds the transaction open and sends no ``BEGIN`` of its own: one
+round trip fewer); the ``COMMIT`` goes out raw too (``tenants.sent_ahead``), and only after
+its answer is read is autocommit turned back on, which psycopg would refuse while a statement
+is in flight. The request's tenant context leaves ``app.tenant_id`` set (the transaction,
+and the setting with it, ends right after it: another round trip fewer), so from its end
+until the ``COMMIT`` no statement may run (``sent_ahead.StatementAfterLast``).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connections, transaction
-from psycopg import pq
+from psycopg import IsolationLevel, pq
 
 from tenants import sent_ahead
 
@@ -55,6 +59,14 @@ def commit_sent(using: str = "default") -> bool:
     """True once this connection's request transaction has sent its ``COMMIT``."""
     state = getattr(connections[using], _STATE, None)
     return state is not None and state.sent
+
+
+def ends_with_request(using: str = "default") -> bool:
+    """True while this connection is in a request transaction of its own whose ``COMMIT`` has
+    not been sent: the transaction ends with the request (commit or rollback), and its
+    transaction-local settings with it."""
+    state = getattr(connections[using], _STATE, None)
+    return state is not None and not state.sent
 
 
 def send_commit_with(connection: Any, sql: str, params: Any) -> bool:
@@ -84,6 +96,10 @@ def request_transaction(using: str = "default") -> Iterator[RequestTransaction]:
         return
     connection.set_autocommit(False)
     setattr(connection, _STATE, handle)
+    # The BEGIN goes out at once, its answer read with the first statement's (psycopg then
+    # finds the transaction open and sends none of its own): no round trip of its own.
+    connection.execute_wrappers.append(sent_ahead.collect_first)
+    sent_ahead.send_text(connection, _begin_statement(connection.connection))
     try:
         try:
             # Outermost with autocommit off: Django's atomic() neither commits nor rolls back
@@ -104,9 +120,24 @@ def request_transaction(using: str = "default") -> Iterator[RequestTransaction]:
         _commit(connection, handle)
     finally:
         setattr(connection, _STATE, None)
+        connection.execute_wrappers.remove(sent_ahead.collect_first)
         sent_ahead.allow_more(connection)
         if connection.connection is not None and not connection.get_autocommit():
             connection.set_autocommit(True)  # runs the on_commit callbacks after a commit
+
+
+def _begin_statement(raw: Any) -> str:
+    """The ``BEGIN`` psycopg would send for this connection (its isolation level, read-only
+    and deferrable settings)."""
+    parts = ["BEGIN"]
+    if raw.isolation_level is not None:
+        level = IsolationLevel(raw.isolation_level).name.replace("_", " ")
+        parts.append(f"ISOLATION LEVEL {level}")
+    if raw.read_only is not None:
+        parts.append("READ ONLY" if raw.read_only else "READ WRITE")
+    if raw.deferrable is not None:
+        parts.append("DEFERRABLE" if raw.deferrable else "NOT DEFERRABLE")
+    return " ".join(parts)
 
 
 def _commit(connection: Any, handle: RequestTransaction) -> None:
@@ -173,6 +204,7 @@ def _settle(connection: Any) -> None:
 
 def _roll_back(connection: Any) -> None:
     try:
+        sent_ahead.collect(connection, raise_errors=False)  # the BEGIN, if nothing followed it
         connection.rollback()
     except Exception:
         # The connection itself failed: drop it, as Django's atomic() does.

@@ -118,9 +118,13 @@ def tenant_context(
             return
         # Normal exit only: a write in flight must have succeeded (or this fails the request).
         # If this atomic block is nested in a longer transaction (a test case, a platform job),
-        # clear the setting so the rest of it sees no tenant.
+        # clear the setting so the rest of it sees no tenant. A request's own transaction
+        # ends right after its context (nothing runs in between), and the setting with it.
         if depth is not None:
             sent_ahead.collect(connection)
+            if request_transaction.ends_with_request(using):
+                sent_ahead.forbid_more(connection, "the request's tenant context has ended")
+                return
         if outer is None:
             db_set(TENANT_SETTING, "", using=using)
 

@@ -6,12 +6,13 @@ costs no wait (docs/audit.md, "What the event costs a request").
 
 TRICKY: libpq allows one statement in flight per connection, and psycopg knows nothing of this
 one. Before psycopg may use the connection again the answer must be read (``collect``): every
-statement Django sends passes ``collect_first`` (an execute wrapper that the request's tenant
-context installs for its duration), and the context collects on each of its exits, before
-Django commits or rolls back. Nothing else uses the connection meanwhile: these are sent only
-from a request's own tenant context, on its own thread's connection. The request's ``COMMIT``
-is sent the same way (``tenants.request_transaction``); once it is, ``forbid_more`` makes
-``collect_first`` refuse any statement until its answer has been read.
+statement Django sends passes ``collect_first`` (an execute wrapper that the request's
+transaction and its tenant context install for their duration), and the context collects on
+each of its exits, before Django commits or rolls back. Nothing else uses the connection
+meanwhile: these are sent only from a request's own transaction, on its own thread's
+connection. The request's ``BEGIN`` and ``COMMIT`` are sent the same way
+(``tenants.request_transaction``); once the ``COMMIT`` is (or once the request's tenant
+context has ended), ``forbid_more`` makes ``collect_first`` refuse any statement.
 """
 
 from __future__ import annotations

@@ -104,9 +104,8 @@ def test_a_failing_commit_fails_the_request_and_runs_no_callbacks(committed: Non
     world = build_world()
     ran: list[str] = []
     with pytest.raises(IntegrityError), request_transaction() as txn:
-        with tenant_context(world.a.id, savepoint=False):
+        with tenant_context(world.a.id, savepoint=False), connection.cursor() as cursor:
             _record(world.a.id, "lost.read")
-        with connection.cursor() as cursor:
             cursor.execute(
                 "CREATE TEMP TABLE deferred_check (id int PRIMARY KEY, "
                 "ref int REFERENCES deferred_check (id) DEFERRABLE INITIALLY DEFERRED)"
@@ -206,4 +205,64 @@ def test_a_read_through_the_api_commits_with_its_event(committed: None, token_cl
     )
     assert created.status_code == 201, created.content
     assert _seen_elsewhere(world.a.id)[-2:] == ["project.list", "project.create"]
+    _idle()
+
+
+def test_the_begin_goes_ahead_and_its_transaction_holds_the_statements(committed: None) -> None:
+    """The ``BEGIN`` is sent at once and read with the first statement (psycopg then sends no
+    ``BEGIN`` of its own): the statements after it are one transaction, with the connection's
+    isolation level."""
+    world = build_world()
+    raw = connection.connection
+    raw.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    try:
+        with pytest.raises(RuntimeError), request_transaction():
+            assert raw.info.transaction_status == psycopg.pq.TransactionStatus.ACTIVE
+            with tenant_context(world.a.id, savepoint=False), connection.cursor() as cursor:
+                cursor.execute("SELECT current_setting('transaction_isolation')")
+                assert cursor.fetchone() == ("repeatable read",)
+                _record(world.a.id, "undone.read")
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT count(*) FROM tenants_accessevent")  # reads its answer
+                    assert cursor.fetchone() == (1,)
+            raise RuntimeError("after the writes")
+    finally:
+        raw.isolation_level = None
+    assert _seen_elsewhere(world.a.id) == []
+    _idle()
+
+
+def test_a_request_that_never_queries_leaves_the_connection_idle(committed: None) -> None:
+    """Its ``BEGIN`` is read and rolled back whichever way it ends."""
+    with pytest.raises(RuntimeError), request_transaction():
+        raise RuntimeError("refused before any statement")
+    _idle()
+    with request_transaction():
+        transaction.set_rollback(True)
+    _idle()
+
+
+def test_the_tenant_setting_ends_with_the_request_and_nothing_may_follow_it(
+    committed: None,
+) -> None:
+    """The request's tenant context does not clear ``app.tenant_id`` (a round trip): the
+    transaction ends right after it, and a statement in between is refused rather than run
+    with the tenant still set."""
+    world = build_world()
+    with (
+        pytest.raises(sent_ahead.StatementAfterLast, match="tenant context has ended"),
+        request_transaction(),
+    ):
+        with tenant_context(world.a.id, savepoint=False):
+            _record(world.a.id, "undone.read")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('app.tenant_id', true)")
+    assert _seen_elsewhere(world.a.id) == []
+    _idle()
+    with request_transaction(), tenant_context(world.a.id, savepoint=False):
+        _record(world.a.id, "kept.read")
+    assert _seen_elsewhere(world.a.id) == ["kept.read"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('app.tenant_id', true)")
+        assert cursor.fetchone()[0] in (None, "")
     _idle()
