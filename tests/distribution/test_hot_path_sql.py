@@ -276,3 +276,35 @@ def test_the_claims_generic_plan_walks_the_queue_index(
     assert "item_queue_idx" in plan and "Anti Join" not in plan, plan
     assert "SubPlan" in plan and "lease_once_per_annotator" in plan, plan
     assert "Sort Key: i." not in plan, plan  # the index gives the order; no sort of the queue
+
+
+@pytest.mark.django_db
+def test_from_row_builds_what_the_orm_loads(setup: World) -> None:
+    """An instance built from raw columns is the one the ORM would load: the same values,
+    converted (JSON from text), not ``adding``, bound to the database, the columns left out
+    deferred, relations and ``save`` working."""
+    from annotate.models import Item
+    from tenants.sqlscript import from_row, select_list
+
+    w = setup
+    fields, columns = select_list(Item, "i", exclude=["created_at"])
+    fields = fields[::-1]  # any order
+    with tenant_context(w.a.id), connection.cursor() as cursor:
+        item = Item.objects.filter(project=w.project_a).order_by("seq").first()
+        cursor.execute(
+            f"SELECT {', '.join(reversed(columns.split(', ')))} FROM annotate_item i "
+            "WHERE i.tenant_id = %s AND i.id = %s",
+            [w.a.id, item.id],
+        )
+        built = from_row(Item, fields, cursor.fetchone(), connection)
+        assert built.pk == item.pk and built == item
+        for field in fields:
+            assert getattr(built, field.attname) == getattr(item, field.attname), field.name
+        assert isinstance(built.data, dict)
+        assert not built._state.adding and built._state.db == "default"
+        assert built.get_deferred_fields() == {"created_at"}
+        assert built.created_at == item.created_at  # loaded on access
+        assert built.project == w.project_a
+        built.priority = 7
+        built.save(update_fields=["priority"])
+        assert Item.objects.get(id=item.id).priority == 7
