@@ -15,7 +15,14 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from tenants.models import TOKEN_PREFIX, ApiToken, Membership, Tenant, token_hash
 from tenants.scoping import TENANT_SETTING, TOKEN_HASH_SETTING, current_tenant_id
-from tenants.sqlscript import Statement, from_row, prepared, run_script, select_list
+from tenants.sqlscript import (
+    Statement,
+    from_row,
+    prepared,
+    reused_cursor,
+    run_script,
+    select_list,
+)
 
 TOKEN_RE = re.compile(r"^" + TOKEN_PREFIX + r"[A-Za-z0-9_-]{43}$")
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -107,7 +114,7 @@ def token_load(digest: str, *, tenant_slug: str | None = None) -> ApiToken | Non
             "AND tn.slug = %s AND tn.status = %s), %s), true)",
             [TENANT_SETTING, digest, tenant_slug, Tenant.Status.ACTIVE, restore],
         )
-    with connection.cursor() as cursor:
+    with reused_cursor(connection) as cursor:
         results = run_script(
             cursor,
             [

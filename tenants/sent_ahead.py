@@ -22,6 +22,8 @@ from typing import Any
 
 from psycopg import errors, pq
 
+from tenants.sqlscript import reused_cursor
+
 _IN_FLIGHT = "sent_ahead_in_flight"
 _LAST = "sent_ahead_last"
 
@@ -35,7 +37,7 @@ def send(connection: Any, sql: str, params: Any, *, then: str = "") -> None:
     """Send ``sql`` with ``params`` on Django's ``connection`` (bound client-side, as its cursors
     bind them) and return at once. Reads the answer of an earlier one first. ``then``: SQL
     with nothing to bind, sent in the same message after it (run only if it succeeds)."""
-    with connection.cursor() as cursor:  # mogrify only binds: nothing is sent here
+    with reused_cursor(connection) as cursor:  # mogrify only binds: nothing is sent here
         text = cursor.cursor.mogrify(sql, params)
     send_text(connection, f"{text}; {then}" if then else text)
 

@@ -20,11 +20,12 @@ the larger ones on every call when their generic plan looked dearer than a custo
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import re
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -60,6 +61,27 @@ def run_script(cursor: Any, statements: Sequence[Statement]) -> list[list[tuple[
             cursor.execute(sql, params)
             results.append(cursor.fetchall() if cursor.description is not None else [])
     return results
+
+
+@contextlib.contextmanager
+def reused_cursor(connection: Any) -> Iterator[Any]:
+    """A cursor of ``connection`` that the hot path's statements share, left open at the end
+    of the block: building a cursor (Django's wrapper, psycopg's, and psycopg's per-cursor
+    cache of adapters) cost about as much as binding a statement's parameters, several times
+    per request. Replaced when the connection is (a new session); not shared when queries are
+    being logged (``DEBUG``, ``CaptureQueriesContext``), which want a cursor of their own."""
+    if connection.queries_logged:
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    cursor = getattr(connection, _REUSED, None)
+    if cursor is None or cursor.cursor.connection is not connection.connection or cursor.closed:
+        cursor = connection.cursor()
+        setattr(connection, _REUSED, cursor)
+    yield cursor
+
+
+_REUSED = "sqlscript_reused_cursor"
 
 
 def select_list(model: Any, alias: str, *, exclude: Sequence[str] = ()) -> tuple[list[Any], str]:

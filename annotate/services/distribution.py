@@ -58,6 +58,7 @@ from tenants.sqlscript import (
     from_row,
     insert_parts,
     prepared,
+    reused_cursor,
     run_script,
     select_list,
 )
@@ -129,7 +130,7 @@ def project_for_worker(
     Http404 when the project is missing, another tenant's, or invisible to the member, and
     PermissionDenied naming the permission when they see it without holding it."""
     fields, sql = _project_query()
-    with connection.cursor() as cursor:
+    with reused_cursor(connection) as cursor:
         execute_prepared(
             cursor,
             sql,
@@ -374,7 +375,7 @@ def _claim(
     if count <= 0:
         return []
     params = _claim_params(project, membership, count, state, now)
-    with connection.cursor() as cursor:
+    with reused_cursor(connection) as cursor:
         execute_prepared(cursor, _claim_statement(False, project.overlap > 1), params)
         return _leases_from_rows(cursor.fetchall())
 
@@ -419,7 +420,7 @@ def _next_state(
     _, columns, _ = _lease_columns()
     fields = _lease_columns()[0]
     user_id = membership.user_id
-    with connection.cursor() as cursor:
+    with reused_cursor(connection) as cursor:
         claim: list[Any] = []
         if claim_at is not None:
             params = _claim_params(project, membership, 1, Lease.State.ACTIVE, claim_at)
@@ -695,7 +696,7 @@ SELECT {lease_columns}, {item_columns}
 def _lease_for_update(*, project: Project, lease_id: uuid.UUID, user_id: int) -> Lease:
     """The lease and its item, both locked, in one statement."""
     lease_fields, item_fields, sql = _lease_for_update_sql()
-    with connection.cursor() as cursor:
+    with reused_cursor(connection) as cursor:
         execute_prepared(
             cursor, sql, {"tenant": project.tenant_id, "project": project.id, "lease": lease_id}
         )
@@ -838,7 +839,7 @@ def lease_submit(
     count = not review and not lease.gold
     columns, values, params = insert_parts(annotation, connection)
     # One statement: the annotation, the lease closed, and (a final result) the item counted.
-    with connection.cursor() as cursor:
+    with reused_cursor(connection) as cursor:
         execute_prepared(
             cursor,
             f"""

@@ -308,3 +308,27 @@ def test_from_row_builds_what_the_orm_loads(setup: World) -> None:
         built.priority = 7
         built.save(update_fields=["priority"])
         assert Item.objects.get(id=item.id).priority == 7
+
+
+def test_the_hot_path_shares_one_cursor_per_database_session(committed_setup: World) -> None:
+    """Requests reuse one cursor of the connection; a new session (the connection closed and
+    opened again) gets a new one; logged queries (``CaptureQueriesContext``) get their own."""
+    from tenants.sqlscript import reused_cursor
+
+    w = committed_setup
+    client, _ = _client(annotator(w.project_a, "ann-1"))
+    assert client.post(f"{base(w)}/next").status_code == 201
+    with reused_cursor(connection) as first:
+        pass
+    assert client.post(f"{base(w)}/next").status_code in (200, 201)
+    with reused_cursor(connection) as again:
+        assert again is first and not again.closed
+    connection.close()
+    assert client.post(f"{base(w)}/next").status_code in (200, 201)
+    with reused_cursor(connection) as renewed:
+        assert renewed is not first and renewed.cursor.connection is connection.connection
+    with CaptureQueriesContext(connection) as logged, reused_cursor(connection) as own:
+        assert own is not renewed
+        own.execute("SELECT 1")
+    assert len(logged.captured_queries) == 1
+    check_invariants(w.project_a)
