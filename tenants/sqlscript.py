@@ -70,6 +70,7 @@ def reused_cursor(connection: Any) -> Iterator[Any]:
     cache of adapters) cost about as much as binding a statement's parameters, several times
     per request. Replaced when the connection is (a new session); not shared when queries are
     being logged (``DEBUG``, ``CaptureQueriesContext``), which want a cursor of their own."""
+    connection = unproxied(connection)
     if connection.queries_logged:
         with connection.cursor() as cursor:
             yield cursor
@@ -82,6 +83,15 @@ def reused_cursor(connection: Any) -> Iterator[Any]:
 
 
 _REUSED = "sqlscript_reused_cursor"
+
+
+def unproxied(connection: Any) -> Any:
+    """The connection itself for ``django.db.connection`` (a proxy that looks the thread's
+    connection up again on every attribute it is asked for), or ``connection`` as given."""
+    namespace = connection.__dict__
+    if "_connections" in namespace:
+        return namespace["_connections"][namespace["_alias"]]
+    return connection
 
 
 def select_list(model: Any, alias: str, *, exclude: Sequence[str] = ()) -> tuple[list[Any], str]:
@@ -99,7 +109,13 @@ def from_row(model: Any, fields: Sequence[Any], values: Sequence[Any], connectio
     of a hot-path request's Python, at nine instances per request): the values go straight
     into the instance's ``__dict__``, where the ORM's deferred loading and unpickling put
     them. A model with ``pre_init``/``post_init`` receivers goes through ``from_db``."""
-    names, converters = _row_plan(model, tuple(fields))
+    connection = unproxied(connection)
+    plan = _row_plans.get((model, id(fields)))
+    if plan is None or plan[0] is not fields:
+        plan = (fields, *_row_plan(model, tuple(fields)))
+        if len(_row_plans) < _ROW_PLANS_KEPT:  # callers pass constant lists; others pay
+            _row_plans[model, id(fields)] = plan
+    _, names, converters = plan
     converted = [
         v if c is None or v is None else c(v, None, connection)
         for c, v in zip(converters, values, strict=True)
@@ -117,7 +133,12 @@ def from_row(model: Any, fields: Sequence[Any], values: Sequence[Any], connectio
     return obj
 
 
-@functools.cache
+# By the identity of the field list the caller keeps (select_list's), kept alive here:
+# hashing a tuple of fields on every call cost more than the look-up it saved.
+_row_plans: dict[tuple[Any, int], tuple[Sequence[Any], tuple[str, ...], tuple[Any, ...]]] = {}
+_ROW_PLANS_KEPT = 256
+
+
 def _row_plan(model: Any, fields: tuple[Any, ...]) -> tuple[tuple[str, ...], tuple[Any, ...]]:
     """For ``from_row``: the fields' attribute names and their ``from_db_value`` converters
     (None where there is none)."""

@@ -199,19 +199,22 @@ def _lease_columns() -> tuple[list[Any], str, list[Any]]:
     return fields, columns, item_fields
 
 
+@functools.cache
+def _leased_item_fields() -> list[Any]:
+    """The item fields ``_leases_from_rows`` fills: its key, then ``_lease_columns``' ones."""
+    return [Item._meta.pk, Item._meta.get_field("tenant"), *_lease_columns()[2]]
+
+
 def _leases_from_rows(rows: list[tuple[Any, ...]]) -> list[Lease]:
     """Leases from rows of (lease columns, item external_id, data, media, priority), each with
     its item attached (only those fields loaded; the rest load on access)."""
-    fields, _, item_fields = _lease_columns()
+    fields = _lease_columns()[0]
     n = len(fields)
     leases = []
     for row in rows:
         lease = from_row(Lease, fields, row[:n], connection)
         item = from_row(
-            Item,
-            [Item._meta.pk, Item._meta.get_field("tenant"), *item_fields],
-            [lease.item_id, lease.tenant_id, *row[n:]],
-            connection,
+            Item, _leased_item_fields(), [lease.item_id, lease.tenant_id, *row[n:]], connection
         )
         lease.item = item
         leases.append(lease)
