@@ -46,6 +46,19 @@ def _client(membership):
     return client, issued.token
 
 
+def _submit_next(client, w: World, lease: dict, *, times: int) -> dict:
+    """``times`` rounds of ``submit?next=1`` from ``lease``; the last lease handed out."""
+    for _ in range(times):
+        done = client.post(
+            f"{base(w)}/leases/{lease['id']}/submit?next=1",
+            {"result": {"label": "a"}},
+            format="json",
+        )
+        assert done.status_code == 201, done.content
+        lease = done.json()["next"]
+    return lease
+
+
 def _statements(ctx: CaptureQueriesContext) -> int:
     """Statements the database ran (a script of several counts each)."""
     return sum(len(q["sql"].split(";\n")) for q in ctx.captured_queries)
@@ -91,14 +104,7 @@ def test_prepared_statements_survive_a_new_connection_and_a_rollback(
     )
     assert bad.status_code == 400
     connection.close()  # a new database session: everything is prepared again
-    for _ in range(3):
-        done = client.post(
-            f"{base(w)}/leases/{lease['id']}/submit?next=1",
-            {"result": {"label": "a"}},
-            format="json",
-        )
-        assert done.status_code == 201, done.content
-        lease = done.json()["next"]
+    _submit_next(client, w, lease, times=3)
     check_invariants(w.project_a)
 
 
@@ -238,14 +244,8 @@ def test_prepared_statements_are_planned_once_per_connection(setup: World) -> No
     w = setup
     client, _ = _client(annotator(w.project_a, "ann-1"))
     lease = client.post(f"{base(w)}/next").json()
-    for _ in range(7):  # PostgreSQL's heuristic plans the first five calls custom anyway
-        done = client.post(
-            f"{base(w)}/leases/{lease['id']}/submit?next=1",
-            {"result": {"label": "a"}},
-            format="json",
-        )
-        assert done.status_code == 201, done.content
-        lease = done.json()["next"]
+    # PostgreSQL's heuristic plans the first five calls for their values anyway.
+    _submit_next(client, w, lease, times=7)
     with connection.cursor() as cursor:
         cursor.execute("SELECT name, generic_plans, custom_plans FROM pg_prepared_statements")
         plans = cursor.fetchall()
