@@ -96,12 +96,12 @@ def request_transaction(using: str = "default") -> Iterator[RequestTransaction]:
         return
     connection.set_autocommit(False)
     setattr(connection, _STATE, handle)
-    # The BEGIN goes out at once, its answer read with the first statement's (psycopg then
-    # finds the transaction open and sends none of its own): no round trip of its own.
     connection.execute_wrappers.append(sent_ahead.collect_first)
-    sent_ahead.send_text(connection, _begin_statement(connection.connection))
     try:
         try:
+            # The BEGIN goes out at once, its answer read with the first statement's (psycopg
+            # then finds the transaction open and sends none of its own).
+            sent_ahead.send_text(connection, _begin_statement(connection.connection))
             # Outermost with autocommit off: Django's atomic() neither commits nor rolls back
             # at its exit, it marks ``needs_rollback`` on an error. Both ends are handled here.
             with transaction.atomic(using=using, savepoint=False):

@@ -266,3 +266,19 @@ def test_the_tenant_setting_ends_with_the_request_and_nothing_may_follow_it(
         cursor.execute("SELECT current_setting('app.tenant_id', true)")
         assert cursor.fetchone()[0] in (None, "")
     _idle()
+
+
+def test_a_begin_that_cannot_be_sent_leaves_nothing_behind(
+    committed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the ``BEGIN`` cannot go out, the request fails before its block runs, and the
+    connection is left as it was: in autocommit, no wrapper, no request state."""
+
+    def refuse(connection: Any, text: str) -> None:
+        raise DatabaseError(f"could not send {text!r}")
+
+    monkeypatch.setattr(sent_ahead, "send_text", refuse)
+    with pytest.raises(DatabaseError, match="BEGIN"), request_transaction():
+        pytest.fail("the block ran without its BEGIN")
+    monkeypatch.undo()
+    _idle()
