@@ -373,8 +373,11 @@ def main() -> None:
     parser.add_argument("--k", type=int, action="append", help="concurrent clients (repeatable)")
     parser.add_argument("--overlap", type=int, action="append", help="(repeatable)")
     parser.add_argument("--annotations", type=int, default=4000, help="per run, all clients")
-    parser.add_argument("--web-workers", type=int, default=3)
-    parser.add_argument("--web-threads", type=int, default=4)
+    # 2 x 3 on this 2-core machine: four alternated rounds against 3 x 4 gave 9-26 % more
+    # annotations/s, with less CPU per annotation in the web processes and the database
+    # (fewer threads handing the GIL over, fewer busy backends); docs/distribution.md, item 17.
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-threads", type=int, default=3)
     parser.add_argument(
         "--loop",
         choices=["two", "combined"],
