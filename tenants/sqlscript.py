@@ -105,7 +105,7 @@ def from_row(model: Any, fields: Sequence[Any], values: Sequence[Any], connectio
     """A model instance from raw column values, converted as the ORM converts them (JSON
     columns arrive as text); fields left out are deferred (loaded on access).
 
-    What ``Model.from_db`` makes, without ``Model.__init__``'s pass over every field (a fifth
+    What ``Model.from_db`` makes, without ``Model.__init__``'s pass over every field (a tenth
     of a hot-path request's Python, at nine instances per request): the values go straight
     into the instance's ``__dict__``, where the ORM's deferred loading and unpickling put
     them. A model with ``pre_init``/``post_init`` receivers goes through ``from_db``."""
