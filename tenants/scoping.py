@@ -90,8 +90,11 @@ def tenant_context(
         # (``defer_to_context_end``): their answers are read before the connection's next
         # statement (the execute wrapper) and on every exit of the context (below).
         depth = len(connection.savepoint_ids) if not savepoint and outer is None else None
+        # A request's own transaction has installed the wrapper already: once is enough.
+        wraps = depth is not None and sent_ahead.collect_first not in connection.execute_wrappers
         if depth is not None:
             connection.tenant_deferred = depth
+        if wraps:
             connection.execute_wrappers.append(sent_ahead.collect_first)
         token = _current_tenant.set(tid)
         try:
@@ -110,8 +113,9 @@ def tenant_context(
             _current_tenant.reset(token)
             if depth is not None:
                 connection.tenant_deferred = None
-                connection.execute_wrappers.remove(sent_ahead.collect_first)
                 sent_ahead.allow_more(connection)
+            if wraps:
+                connection.execute_wrappers.remove(sent_ahead.collect_first)
         if request_transaction.commit_sent(using):
             # The request's COMMIT is in flight: the request reads its answer, and the
             # transaction-local setting ends with the transaction.

@@ -260,6 +260,8 @@ def test_the_tenant_setting_ends_with_the_request_and_nothing_may_follow_it(
     assert _seen_elsewhere(world.a.id) == []
     _idle()
     with request_transaction(), tenant_context(world.a.id, savepoint=False):
+        # One wrapper, the transaction's: every statement passes it once, not once per layer.
+        assert connection.execute_wrappers == [sent_ahead.collect_first]
         _record(world.a.id, "kept.read")
     assert _seen_elsewhere(world.a.id) == ["kept.read"]
     with connection.cursor() as cursor:
