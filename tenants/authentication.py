@@ -16,12 +16,12 @@ from rest_framework.exceptions import AuthenticationFailed
 from tenants.models import TOKEN_PREFIX, ApiToken, Membership, Tenant, token_hash
 from tenants.scoping import TENANT_SETTING, TOKEN_HASH_SETTING, current_tenant_id
 from tenants.sqlscript import (
-    Statement,
     from_row,
     prepared,
     reused_cursor,
     run_script,
     select_list,
+    set_local,
 )
 
 TOKEN_RE = re.compile(r"^" + TOKEN_PREFIX + r"[A-Za-z0-9_-]{43}$")
@@ -93,6 +93,17 @@ def _token_query() -> tuple[list[tuple[Any, list[Any]]], str]:
     return models, sql
 
 
+_SET_TENANT_OF_HASH = (
+    "SELECT set_config(%(name)s, coalesce((SELECT tenant_id::text FROM tenants_apitoken "
+    "WHERE key_hash = %(hash)s), ''), true)"
+)
+_SET_TENANT_OF_SLUG = (
+    "SELECT set_config(%(name)s, coalesce((SELECT t.tenant_id::text FROM tenants_apitoken t "
+    "JOIN tenants_tenant tn ON tn.id = t.tenant_id WHERE t.key_hash = %(hash)s "
+    "AND tn.slug = %(slug)s AND tn.status = %(active)s), %(otherwise)s), true)"
+)
+
+
 def token_load(digest: str, *, tenant_slug: str | None = None) -> ApiToken | None:
     """The token with this hash, with its membership, the membership's user and the tenant
     loaded, read fresh from the database (a revocation is seen by the next request), or None.
@@ -105,29 +116,32 @@ def token_load(digest: str, *, tenant_slug: str | None = None) -> ApiToken | Non
     ``token.tenant_setting`` says what it holds afterwards."""
     models, select = _token_query()
     restore = str(current_tenant_id() or "")
-    if tenant_slug is None:
-        final: Statement = ("SELECT set_config(%s, %s, true)", [TENANT_SETTING, restore])
-    else:
-        final = (
-            "SELECT set_config(%s, coalesce((SELECT t.tenant_id::text FROM tenants_apitoken t "
-            "JOIN tenants_tenant tn ON tn.id = t.tenant_id WHERE t.key_hash = %s "
-            "AND tn.slug = %s AND tn.status = %s), %s), true)",
-            [TENANT_SETTING, digest, tenant_slug, Tenant.Status.ACTIVE, restore],
-        )
+    # Every statement is prepared (planned once per session): two of them read tables, and
+    # parsing and planning them on every request cost the server more than running them.
     with reused_cursor(connection) as cursor:
+        if tenant_slug is None:
+            final = set_local(cursor, TENANT_SETTING, restore)
+        else:
+            final = prepared(
+                cursor,
+                _SET_TENANT_OF_SLUG,
+                {
+                    "name": TENANT_SETTING,
+                    "hash": digest,
+                    "slug": tenant_slug,
+                    "active": Tenant.Status.ACTIVE,
+                    "otherwise": restore,
+                },
+            )
         results = run_script(
             cursor,
             [
-                ("SELECT set_config(%s, %s, true)", [TOKEN_HASH_SETTING, digest]),
-                (
-                    "SELECT set_config(%s, coalesce((SELECT tenant_id::text FROM "
-                    "tenants_apitoken WHERE key_hash = %s), ''), true)",
-                    [TENANT_SETTING, digest],
-                ),
+                set_local(cursor, TOKEN_HASH_SETTING, digest),
+                prepared(cursor, _SET_TENANT_OF_HASH, {"name": TENANT_SETTING, "hash": digest}),
                 prepared(cursor, select, {"hash": digest}),
                 # While the hash is still set: the token's row is what the tenant is read from.
                 final,
-                ("SELECT set_config(%s, '', true)", [TOKEN_HASH_SETTING]),
+                set_local(cursor, TOKEN_HASH_SETTING, ""),
             ],
         )
     rows = results[2]

@@ -22,7 +22,7 @@ from typing import Any
 
 from psycopg import errors, pq
 
-from tenants.sqlscript import reused_cursor
+from tenants.sqlscript import prepared, reused_cursor
 
 _IN_FLIGHT = "sent_ahead_in_flight"
 _LAST = "sent_ahead_last"
@@ -36,9 +36,16 @@ class StatementAfterLast(RuntimeError):
 def send(connection: Any, sql: str, params: Any, *, then: str = "") -> None:
     """Send ``sql`` with ``params`` on Django's ``connection`` (bound client-side, as its cursors
     bind them) and return at once. Reads the answer of an earlier one first. ``then``: SQL
-    with nothing to bind, sent in the same message after it (run only if it succeeds)."""
-    with reused_cursor(connection) as cursor:  # mogrify only binds: nothing is sent here
-        text = cursor.cursor.mogrify(sql, params)
+    with nothing to bind, sent in the same message after it (run only if it succeeds).
+
+    With named parameters (a dict), ``sql`` is sent as the ``EXECUTE`` of a prepared statement
+    of the session (``sqlscript.prepared``; prepared with a round trip of its own the first
+    time): the access event is sent ahead on every request, and parsing and planning its
+    INSERT each time cost the server more than running it."""
+    with reused_cursor(connection) as cursor:
+        if isinstance(params, dict):
+            sql, params = prepared(cursor, sql, params)
+        text = cursor.cursor.mogrify(sql, params)  # only binds: nothing is sent
     send_text(connection, f"{text}; {then}" if then else text)
 
 

@@ -203,6 +203,15 @@ def prepared(cursor: Any, sql: str, params: dict[str, Any]) -> Statement:
     return f"EXECUTE {name}({arguments})", [params[key] for key in names]
 
 
+SET_LOCAL = "SELECT set_config(%(name)s, %(value)s, true)"
+
+
+def set_local(cursor: Any, name: str, value: str) -> Statement:
+    """The statement setting ``name`` to ``value`` for the transaction, prepared (see
+    ``prepared``): a script's settings run on every request."""
+    return prepared(cursor, SET_LOCAL, {"name": name, "value": value})
+
+
 def execute_prepared(cursor: Any, sql: str, params: dict[str, Any]) -> None:
     """Execute ``sql`` with ``params`` as a prepared statement (see ``prepared``); read the
     rows from ``cursor`` as usual."""
