@@ -110,6 +110,16 @@ class Lease(TenantOwnedModel):
                 condition=models.Q(state__in=["queued", "active"]),
                 name="lease_live_expiry_idx",
             ),
+            # An annotator's live leases in a project: read on every next and submit. The
+            # expiry index above would serve them too, and the planner took it while the table
+            # was small, but it holds the whole tenant's leases in order of expiry, every one
+            # closed within the lease length included until vacuum removes it, so each read
+            # grew with the tenant's throughput (docs/distribution.md, "Performance").
+            models.Index(
+                fields=["tenant", "project", "annotator", "created_at"],
+                condition=models.Q(state__in=["queued", "active"]),
+                name="lease_live_annotator_idx",
+            ),
             # (tenant, item) lookups use lease_once_per_annotator (tenant, item, annotator).
         ]
 

@@ -61,6 +61,7 @@ from tenants.sqlscript import (
     reused_cursor,
     run_script,
     select_list,
+    set_local,
 )
 
 logger = logging.getLogger(__name__)
@@ -419,6 +420,18 @@ def _claim_params(
     }
 
 
+@functools.cache
+def _live_leases_sql() -> str:
+    """The annotator's live leases in the project, oldest first (``lease_live_annotator_idx``:
+    ``tests/distribution/test_hot_path_sql.py`` checks the plan)."""
+    _, columns, _ = _lease_columns()
+    return (
+        f"SELECT {columns} FROM annotate_lease l WHERE l.tenant_id = %(tenant)s "
+        "AND l.project_id = %(project)s AND l.annotator_id = %(user)s "
+        "AND l.state IN ('queued', 'active') ORDER BY l.created_at"
+    )
+
+
 def _next_state(
     project: Project,
     membership: Membership,
@@ -436,7 +449,6 @@ def _next_state(
     play), the claim goes in the same round trip, behind a guard that takes ``lease_next``'s
     decision in SQL, under the lock, after the leases were read (see ``_CLAIM_GUARD``): the
     third value is the new active lease, or None when the guard or the items said no."""
-    _, columns, _ = _lease_columns()
     fields = _lease_columns()[0]
     user_id = membership.user_id
     with reused_cursor(connection) as cursor:
@@ -448,7 +460,7 @@ def _next_state(
         _, excluded, _, live, *claimed = run_script(
             cursor,
             [
-                ("SELECT set_config(%s, %s, true)", [USER_SETTING, str(user_id)]),
+                set_local(cursor, USER_SETTING, str(user_id)),
                 prepared(
                     cursor,
                     "SELECT EXISTS (SELECT 1 FROM tenants_membership m WHERE m.user_id = %(user)s "
@@ -456,15 +468,14 @@ def _next_state(
                     "annotate_competitor c WHERE c.tenant_id = %(tenant)s))",
                     {"user": user_id, "tenant": project.tenant_id},
                 ),
-                (
-                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                    [f"lease:{project.id}:{user_id}"],
+                prepared(
+                    cursor,
+                    "SELECT pg_advisory_xact_lock(hashtextextended(%(key)s, 0))",
+                    {"key": f"lease:{project.id}:{user_id}"},
                 ),
                 prepared(
                     cursor,
-                    f"SELECT {columns} FROM annotate_lease l WHERE l.tenant_id = %(tenant)s "
-                    "AND l.project_id = %(project)s AND l.annotator_id = %(user)s "
-                    "AND l.state IN ('queued', 'active') ORDER BY l.created_at",
+                    _live_leases_sql(),
                     {"tenant": project.tenant_id, "project": project.id, "user": user_id},
                 ),
                 *claim,

@@ -247,10 +247,22 @@ def test_prepared_statements_are_planned_once_per_connection(setup: World) -> No
     # PostgreSQL's heuristic plans the first five calls for their values anyway.
     _submit_next(client, w, lease, times=7)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT name, generic_plans, custom_plans FROM pg_prepared_statements")
+        cursor.execute(
+            "SELECT name, generic_plans, custom_plans, statement FROM pg_prepared_statements"
+        )
         plans = cursor.fetchall()
     assert len(plans) >= 6, plans
-    assert all(custom == 0 and generic >= 1 for _, generic, custom in plans), plans
+    assert all(custom == 0 and generic >= 1 for _, generic, custom, _ in plans), plans
+    # What runs on every request, down to the settings and the access event sent ahead, is
+    # parsed and planned once per session.
+    statements = [statement for *_, statement in plans]
+    for wanted in (
+        "INSERT INTO tenants_accessevent",
+        "SELECT set_config($1, $2, true)",
+        "SELECT set_config($1, coalesce((SELECT t.tenant_id::text",
+        "pg_advisory_xact_lock",
+    ):
+        assert any(wanted in statement for statement in statements), (wanted, statements)
 
 
 @pytest.mark.django_db
@@ -376,3 +388,57 @@ def test_the_claims_generic_plan_holds_on_fresh_statistics(
     assert "Seq Scan on annotate_item" not in plan, plan
     assert "Index Scan using item_tenant_id_key on annotate_item" in plan, plan
     assert "item_queue_idx" in plan, plan
+
+
+# The annotator's closed leases, in bulk: what a tenant's lease table holds after a day's work.
+BULK_CLOSED_LEASES = """
+    INSERT INTO annotate_lease (tenant_id, id, project_id, item_id, annotator_id, membership_id,
+        state, slot_kept, gold, created_at, leased_at, expires_at, closed_at)
+    SELECT %(t)s, gen_random_uuid(), %(p)s, id, %(u)s, %(m)s, 'submitted', false, false,
+           now(), now(), now() + interval '15 minutes', now()
+      FROM annotate_item WHERE tenant_id = %(t)s AND dataset_id = %(d)s
+"""
+
+
+@pytest.mark.parametrize("annotators", [1, 2])
+def test_the_live_leases_read_keeps_to_the_annotators_index(
+    committed_setup: World, annotators: int
+) -> None:
+    """An annotator's live leases (read on every ``next`` and submit) come from their own
+    entries of ``lease_live_annotator_idx``, on statistics of a lease table that has done
+    much work (most leases closed). The expiry index, which the plan took before that index
+    existed, holds the whole tenant's live leases in order of expiry; its entries for leases
+    closed within the lease length (not yet vacuumed) were read on every call, which made
+    the database's CPU per annotation grow over a run."""
+    from annotate.models import Dataset
+    from annotate.services.distribution import _live_leases_sql
+    from tenants.sqlscript import prepared
+    from tests.conftest import owner_conninfo
+    from tests.exports.conftest import BULK_ITEMS
+
+    w = committed_setup
+    members = [annotator(w.project_a, f"ann-{i}") for i in range(annotators)]
+    with tenant_context(w.a.id), connection.cursor() as cursor:
+        dataset = Dataset.objects.create(project=w.project_a, name="bulk")
+        cursor.execute(BULK_ITEMS, {"t": w.a.id, "p": w.project_a.id, "d": dataset.id, "n": 5000})
+        for member in members:
+            cursor.execute(
+                BULK_CLOSED_LEASES,
+                {
+                    "t": w.a.id,
+                    "p": w.project_a.id,
+                    "d": dataset.id,
+                    "u": member.user_id,
+                    "m": member.id,
+                },
+            )
+    with psycopg.connect(owner_conninfo(), autocommit=True) as owner:
+        owner.execute("ANALYZE annotate_item, annotate_lease")
+    connection.close()  # a new session: nothing prepared or planned before the ANALYZE
+    params = {"tenant": w.a.id, "project": w.project_a.id, "user": members[0].user_id}
+    with tenant_context(w.a.id), connection.cursor() as cursor:
+        statement, arguments = prepared(cursor, _live_leases_sql(), params)
+        cursor.execute("EXPLAIN " + statement, arguments)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "lease_live_annotator_idx" in plan, plan
+    assert "lease_live_expiry_idx" not in plan and "Seq Scan" not in plan, plan
