@@ -34,6 +34,7 @@ from annotate.services.distribution import (
     lease_release,
     lease_skip,
     lease_submit,
+    project_and_lease_for_worker,
     project_for_worker,
     workforce_report,
 )
@@ -296,7 +297,11 @@ class LeaseSubmitApi(_LeaseView):
     def post(
         self, request: Request, tenant: str, project_id: uuid.UUID, lease_id: uuid.UUID
     ) -> Response:
-        project = self._project(project_id)
+        # The project and the lease, locked, in one round trip; the lease's refusal, if any,
+        # comes where lease_submit would have looked it up (after the input's checks).
+        project, lookup = project_and_lease_for_worker(
+            membership=self.membership, project_id=project_id, lease_id=lease_id
+        )
         then_next = wants_next(request)
         key = idempotency_key(request)
         body = SubmitInputSerializer(data=request.data)
@@ -308,6 +313,7 @@ class LeaseSubmitApi(_LeaseView):
                 lease_id=lease_id,
                 result=body.validated_data["result"],
                 idempotency_key=key,
+                locked=lookup.locked(),
             )
         except ResultInvalid as exc:
             raise exceptions.ValidationError(

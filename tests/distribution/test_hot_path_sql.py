@@ -83,10 +83,11 @@ def test_statement_counts_are_pinned(setup: World) -> None:
     with CaptureQueriesContext(connection) as nxt:
         assert client.post(f"{base(w)}/next").status_code == 201  # a claim
     # Round trips (executes) and statements: authentication is one round trip; submit and the
-    # next lease add the lease lock, the write, and the exclusion/lock/leases/claim script.
+    # next lease add the project with the lease lock, the write, and the
+    # exclusion/lock/leases/claim script.
     # (In a test the request runs in the test's transaction: savepoints, no BEGIN/COMMIT.)
     # Token authentication leaves the tenant setting on the URL's tenant (no separate set).
-    assert len(submit_next.captured_queries) <= 8, [q["sql"][:80] for q in submit_next]
+    assert len(submit_next.captured_queries) <= 7, [q["sql"][:80] for q in submit_next]
     assert len(nxt.captured_queries) <= 6, [q["sql"][:80] for q in nxt]
     assert not [q for q in submit_next.captured_queries if q["sql"].startswith("PREPARE")]
     assert _statements(submit_next) <= 19

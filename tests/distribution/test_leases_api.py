@@ -233,6 +233,29 @@ def test_random_ordering_is_reproducible_from_the_seed(world: World) -> None:
         assert list(back.values_list("id", flat=True)) == [i.id for i in items]
 
 
+def test_submit_answers_the_project_then_the_input_then_the_lease(setup: World) -> None:
+    """The submit looks the project and the lease up in one round trip; its answers keep
+    their order: the project's (404 unseen, 403 without annotate), then the input's (400),
+    then the lease's (403 another annotator's); a refused caller leaves the lease as it was."""
+    w = setup
+    holder = client_for(annotator(w.project_a, "ann-1"))
+    lease = holder.post(f"{base(w)}/next").json()
+    url = f"{base(w)}/leases/{lease['id']}/submit"
+    unseen = client_for(w.m("a", "annotator")).post(url, {"result": {"label": "a"}}, format="json")
+    assert unseen.status_code == 404
+    reviewer = client_for(w.m("a", "reviewer")).post(url, {"result": {"label": "a"}}, format="json")
+    assert reviewer.status_code == 403 and "annotate" in reviewer.json()["error"]["message"]
+    other = client_for(annotator(w.project_a, "ann-2"))
+    bad_input = other.post(url, {"result": {"label": "a"}, "extra": 1}, format="json")
+    assert bad_input.status_code == 400 and "extra" in bad_input.content.decode()
+    foreign = other.post(url, {"result": {"label": "a"}}, format="json")
+    assert foreign.status_code == 403 and foreign.json()["error"]["code"] == "lease_not_yours"
+    with tenant_context(w.a.id):
+        assert Lease.objects.get(id=lease["id"]).state == "active"
+    done = holder.post(url, {"result": {"label": "a"}}, format="json")
+    assert done.status_code == 201, done.content
+
+
 def test_other_tenant_gets_404_and_nothing_leaks(setup: World) -> None:
     w = setup
     mine = client_for(annotator(w.project_a, "ann-1"))
