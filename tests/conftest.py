@@ -55,6 +55,14 @@ def django_db_setup(django_db_blocker: object) -> None:
         conn.execute("CREATE SCHEMA public")
     with django_db_blocker.unblock():  # type: ignore[attr-defined]
         call_command("migrate", database="owner", verbosity=0, interactive=False)
+    # The hot path's tables take statistics only when a test takes them (ANALYZE): the plan
+    # tests (tests/distribution/test_hot_path_sql.py, test_queue_position.py) are about given
+    # statistics, and autovacuum analysing a table in the middle of a run, just after a test
+    # had emptied it, changed the claim's plan under them (statistics saying "empty").
+    # TRUNCATE (``truncate_all``) puts a table back to "never analysed".
+    with psycopg.connect(owner_conninfo(), autocommit=True) as conn:
+        for table in ("annotate_item", "annotate_lease", "annotate_queueposition"):
+            conn.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
 
 
 def truncate_all() -> None:
