@@ -123,11 +123,12 @@ def analyze() -> None:
     """Fresh statistics for the imported items, as autovacuum gathers within a minute of a
     large import (the application role may not run ANALYZE; the owner may).
 
-    TRICKY: the lease table is analysed only once it holds leases, as autovacuum would (it
-    never analyses a table nothing was written to). Statistics saying "empty" (reltuples 0,
-    where a table never analysed counts as at least 10 pages) gave each connection's generic
-    plans sequential scans of the lease table, kept while the run filled it: the database's
-    CPU per annotation grew from 2.4 to 6 ms over 3,000 annotations."""
+    TRICKY: the lease table is analysed only once it holds thousands of leases (1 MB), as a
+    deployment's has after its first hours. Statistics of a tiny lease table (none, or the 50
+    leases of a warm-up) gave each connection's generic plans sequential scans of it, kept
+    while the run filled it: the database's CPU per annotation grew from 2.4 to 6 ms over
+    3,000 annotations (docs/distribution.md, "Performance", item 19).
+    """
     import psycopg
     from django.conf import settings
 
@@ -142,7 +143,7 @@ def analyze() -> None:
     ) as conn:
         conn.execute("ANALYZE annotate_item")
         # (Its size, not a row count: row-level security shows the owner no rows.)
-        if conn.execute("SELECT pg_relation_size('annotate_lease') > 0").fetchone()[0]:
+        if conn.execute("SELECT pg_relation_size('annotate_lease') >= 1048576").fetchone()[0]:
             conn.execute("ANALYZE annotate_lease")
 
 
