@@ -443,3 +443,23 @@ def test_the_live_leases_read_keeps_to_the_annotators_index(
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "lease_live_annotator_idx" in plan, plan
     assert "lease_live_expiry_idx" not in plan and "Seq Scan" not in plan, plan
+
+
+@pytest.mark.django_db
+def test_autovacuum_takes_the_hot_tables_first_statistics_past_5000_changes() -> None:
+    """Statistics of a tiny table (autovacuum's default first ANALYZE, at 50 changes) gave the
+    prepared look-ups sequential scans, kept while the table grew (migration 0014)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reloptions FROM pg_class WHERE relname = ANY(%s)",
+            [["annotate_item", "annotate_lease", "annotate_annotation", "annotate_queueposition"]],
+        )
+        options = dict(cursor.fetchall())
+    assert len(options) == 4, options
+    for table, reloptions in options.items():
+        for option in (
+            "autovacuum_analyze_threshold=5000",
+            "autovacuum_vacuum_threshold=5000",
+            "autovacuum_vacuum_insert_threshold=5000",
+        ):
+            assert option in (reloptions or []), (table, reloptions)
