@@ -169,12 +169,12 @@ def _touch(token: ApiToken, now: Any) -> None:
         run_script(
             cursor,
             [
-                ("SELECT set_config(%s, %s, true)", [TENANT_SETTING, str(token.tenant_id)]),
+                set_local(cursor, TENANT_SETTING, str(token.tenant_id)),
                 (
                     "UPDATE tenants_apitoken SET last_used_at = %s "
                     "WHERE tenant_id = %s AND id = %s",
                     [now, token.tenant_id, token.id],
                 ),
-                ("SELECT set_config(%s, %s, true)", [TENANT_SETTING, restore]),
+                set_local(cursor, TENANT_SETTING, restore),
             ],
         )

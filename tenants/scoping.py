@@ -23,6 +23,7 @@ from typing import Any
 from django.db import connections, models, transaction
 
 from tenants import request_transaction, sent_ahead
+from tenants.sqlscript import SET_LOCAL
 
 _current_tenant: ContextVar[uuid.UUID | None] = ContextVar("annotate_tenant", default=None)
 
@@ -56,10 +57,7 @@ def db_set(name: str, value: str, *, using: str = "default") -> None:
     if not connection.in_atomic_block:
         raise RuntimeError(f"{name} must be set inside a transaction (transaction-local setting)")
     with connection.cursor() as cursor:
-        cursor.execute(_SET_SQL, [name, value])
-
-
-_SET_SQL = "SELECT set_config(%s, %s, true)"
+        cursor.execute(SET_LOCAL, {"name": name, "value": value})
 
 
 @contextmanager

@@ -465,7 +465,6 @@ def _claim_params(
         "overlap": project.overlap,
         "user": membership.user_id,
         "membership": membership.id,
-        "limit": count,
         "state": state,
         "now": now,
         "leased_at": now if state == Lease.State.ACTIVE else None,
@@ -1159,14 +1158,14 @@ def project_has_open_items(*, tenant_id: uuid.UUID, project_id: uuid.UUID) -> bo
         _, (row,), _ = run_script(
             cursor,
             [
-                ("SELECT set_config(%s, %s, true)", [TENANT_SETTING, str(tenant_id)]),
+                set_local(cursor, TENANT_SETTING, str(tenant_id)),
                 prepared(
                     cursor,
                     "SELECT EXISTS (SELECT 1 FROM annotate_item WHERE tenant_id = %(tenant)s "
                     "AND project_id = %(project)s AND status IN ('new', 'in_progress'))",
                     {"tenant": tenant_id, "project": project_id},
                 ),
-                ("SELECT set_config(%s, %s, true)", [TENANT_SETTING, str(active or "")]),
+                set_local(cursor, TENANT_SETTING, str(active or "")),
             ],
         )
     return bool(row[0])
