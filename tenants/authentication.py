@@ -170,10 +170,11 @@ def _touch(token: ApiToken, now: Any) -> None:
             cursor,
             [
                 set_local(cursor, TENANT_SETTING, str(token.tenant_id)),
-                (
-                    "UPDATE tenants_apitoken SET last_used_at = %s "
-                    "WHERE tenant_id = %s AND id = %s",
-                    [now, token.tenant_id, token.id],
+                prepared(
+                    cursor,
+                    "UPDATE tenants_apitoken SET last_used_at = %(now)s "
+                    "WHERE tenant_id = %(tenant)s AND id = %(id)s",
+                    {"now": now, "tenant": token.tenant_id, "id": token.id},
                 ),
                 set_local(cursor, TENANT_SETTING, restore),
             ],

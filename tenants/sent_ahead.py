@@ -17,14 +17,22 @@ context has ended), ``forbid_more`` makes ``collect_first`` refuse any statement
 
 from __future__ import annotations
 
-import select
 from typing import Any
 
 from psycopg import errors, pq
 
-from tenants.sqlscript import prepared, reused_cursor
+from tenants.sqlscript import (
+    Prepared,
+    flush,
+    next_result,
+    prepared,
+    read_pipelined,
+    reused_cursor,
+    send_pipelined,
+)
 
-_IN_FLIGHT = "sent_ahead_in_flight"
+_IN_FLIGHT = "sent_ahead_in_flight"  # False, True (a simple-protocol message) or _PIPELINE
+_PIPELINE = "pipeline"
 _LAST = "sent_ahead_last"
 
 
@@ -34,17 +42,22 @@ class StatementAfterLast(RuntimeError):
 
 
 def send(connection: Any, sql: str, params: Any, *, then: str = "") -> None:
-    """Send ``sql`` with ``params`` on Django's ``connection`` (bound client-side, as its cursors
-    bind them) and return at once. Reads the answer of an earlier one first. ``then``: SQL
-    with nothing to bind, sent in the same message after it (run only if it succeeds).
+    """Send ``sql`` with ``params`` on Django's ``connection`` and return at once. Reads the
+    answer of an earlier one first. ``then``: SQL with nothing to bind, sent after it (run
+    only if it succeeds).
 
-    With named parameters (a dict), ``sql`` is sent as the ``EXECUTE`` of a prepared statement
-    of the session (``sqlscript.prepared``; prepared with a round trip of its own the first
-    time): the access event is sent ahead on every request, and parsing and planning its
-    INSERT each time cost the server more than running it."""
+    With named parameters (a dict), ``sql`` is sent as a call of a prepared statement of the
+    session, bound by name (``sqlscript.prepared``; prepared with a round trip of its own the
+    first time): the access event is sent ahead on every request, and parsing and planning its
+    INSERT each time cost the server more than running it. Otherwise it is bound client-side,
+    as Django's cursors bind, and sent as one simple-protocol message."""
     with reused_cursor(connection) as cursor:
-        if isinstance(params, dict):
-            sql, params = prepared(cursor, sql, params)
+        statement = prepared(cursor, sql, params) if isinstance(params, dict) else None
+        if type(statement) is Prepared:
+            collect(connection)
+            send_pipelined(connection.connection, [statement], then=then)
+            setattr(connection, _IN_FLIGHT, _PIPELINE)
+            return
         text = cursor.cursor.mogrify(sql, params)  # only binds: nothing is sent
     send_text(connection, f"{text}; {then}" if then else text)
 
@@ -55,8 +68,7 @@ def send_text(connection: Any, text: str) -> None:
     raw = connection.connection
     pgconn = raw.pgconn
     pgconn.send_query(text.encode(raw.info.encoding))
-    while pgconn.flush():  # a non-blocking connection may keep part of it buffered
-        select.select([], [pgconn.socket], [])
+    flush(pgconn)  # a non-blocking connection may keep part of it buffered
     setattr(connection, _IN_FLIGHT, True)
 
 
@@ -64,21 +76,19 @@ def collect(connection: Any, *, raise_errors: bool = True) -> errors.Error | Non
     """Read the answer of the statement in flight on ``connection``, if there is one, waiting
     for it if it has not arrived. Its error is raised (as Django raises database errors) unless
     ``raise_errors`` is False (the transaction is failing anyway): then it is returned."""
-    if not getattr(connection, _IN_FLIGHT, False):
+    in_flight = getattr(connection, _IN_FLIGHT, False)
+    if not in_flight:
         return None
     setattr(connection, _IN_FLIGHT, False)
     raw = connection.connection
-    pgconn = raw.pgconn
     failure: errors.Error | None = None
-    while True:
-        while pgconn.is_busy():
-            select.select([pgconn.socket], [], [])
-            pgconn.consume_input()
-        result = pgconn.get_result()
-        if result is None:
-            break
-        if result.status == pq.ExecStatus.FATAL_ERROR and failure is None:
-            failure = errors.error_from_result(result, encoding=raw.info.encoding)
+    if in_flight == _PIPELINE:
+        _, failure = read_pipelined(raw, 1)
+    else:
+        pgconn = raw.pgconn
+        while (result := next_result(pgconn)) is not None:
+            if result.status == pq.ExecStatus.FATAL_ERROR and failure is None:
+                failure = errors.error_from_result(result, encoding=raw.info.encoding)
     if failure is not None and raise_errors:
         with connection.wrap_database_errors:
             raise failure

@@ -7,6 +7,15 @@ statements; sent together in one simple-protocol message they still cost one rou
 transaction the statements of one message form one implicit transaction, so a transaction-local
 setting made by the first dies with the last.
 
+Statements prepared with ``prepared()`` go another way: each is bound and executed by name
+(the extended protocol, parameters sent apart from the SQL, nothing quoted into it), all of a
+script's in one libpq pipeline, so still one round trip, answered in order. Until the Sync
+that ends the pipeline they form one implicit transaction outside a transaction block, as a
+simple-protocol message does. Binding the values client-side and quoting them into one text
+(``mogrify``, about 110 values a request) had been the largest single cost of the web
+process's Python on the hot path; building psycopg's cursor machinery around each script was
+the next (docs/distribution.md, "Performance", item 22).
+
 With server-side binding (``OPTIONS: {"server_side_binding": True}``) a message may hold only
 one statement: the statements are then executed one by one, with the same results.
 
@@ -24,6 +33,8 @@ import contextlib
 import functools
 import hashlib
 import re
+import select
+import time
 import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -32,6 +43,8 @@ import psycopg
 from django.db import transaction
 from django.db.models import signals
 from django.db.models.base import ModelState
+from psycopg import pq
+from psycopg.adapt import PyFormat, Transformer
 
 Statement = tuple[str, Sequence[Any] | dict[str, Any] | None]
 
@@ -43,6 +56,8 @@ def run_script(cursor: Any, statements: Sequence[Statement]) -> list[list[tuple[
     Guarantees: each statement sees the effects of the ones before it, and an error in any
     statement raises, with the later ones not executed."""
     raw = cursor.cursor
+    if isinstance(raw, psycopg.ClientCursor) and all(type(s) is Prepared for s in statements):
+        return _run_pipelined(cursor, statements)  # type: ignore[arg-type]
     if isinstance(raw, psycopg.ClientCursor):
         script = ";\n".join(raw.mogrify(sql, params) for sql, params in statements)
         cursor.execute(script)
@@ -164,14 +179,47 @@ def insert_parts(obj: Any, connection: Any) -> tuple[str, str, dict[str, Any]]:
 
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
-# Names prepared on each database session (psycopg connection), by connection.
-_prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+class Prepared(tuple[str, list[Any]]):
+    """A prepared statement's call, as ``prepared()`` makes it: ``(EXECUTE text, arguments)``
+    (what ``cursor.execute`` would take, e.g. behind an ``EXPLAIN``), and ``name``, the
+    statement's name as bytes, for binding by name."""
+
+    name: bytes
+
+    def __new__(cls, execute: str, arguments: list[Any], name: bytes) -> Prepared:
+        statement = super().__new__(cls, (execute, arguments))
+        statement.name = name
+        return statement
+
+
+class _Session:
+    """What this module keeps per database session (psycopg connection): the names prepared
+    on it, and one ``Transformer`` (psycopg's adapters for binding and loading, looked up by
+    type and kept: one per script cost about as much as the binding it did)."""
+
+    __slots__ = ("prepared", "transformer")
+
+    def __init__(self, raw: Any) -> None:
+        self.prepared: set[str] = set()
+        self.transformer = Transformer(raw)
+
+
+_sessions: weakref.WeakKeyDictionary[Any, _Session] = weakref.WeakKeyDictionary()
+
+
+def _session(raw: Any) -> _Session:
+    session = _sessions.get(raw)
+    if session is None:
+        session = _sessions[raw] = _Session(raw)
+    return session
 
 
 @functools.cache
-def _positional(sql: str) -> tuple[str, str, tuple[str, ...]]:
-    """``sql`` with ``%(name)s`` placeholders as ``$n``, a statement name, and the names in
-    ``$n`` order."""
+def _positional(sql: str) -> tuple[str, str, tuple[str, ...], str]:
+    """``sql`` with ``%(name)s`` placeholders as ``$n``, a statement name, the names in ``$n``
+    order, and the ``EXECUTE`` that calls it with ``%s`` arguments."""
     names: list[str] = []
 
     def number(match: re.Match[str]) -> str:
@@ -181,12 +229,13 @@ def _positional(sql: str) -> tuple[str, str, tuple[str, ...]]:
 
     positional = _PLACEHOLDER.sub(number, sql)
     name = "ann_" + hashlib.sha256(positional.encode()).hexdigest()[:16]
-    return positional, name, tuple(names)
+    execute = f"EXECUTE {name}({', '.join(['%s'] * len(names))})"
+    return positional, name, tuple(names), execute
 
 
 def prepared(cursor: Any, sql: str, params: dict[str, Any]) -> Statement:
-    """The statement ``(sql, params)`` as an ``EXECUTE`` of a prepared statement of this
-    connection, prepared now if it was not yet (one extra round trip per connection).
+    """The statement ``(sql, params)`` as a call of a prepared statement of this connection
+    (a ``Prepared``), prepared now if it was not yet (one extra round trip per connection).
 
     ``sql`` uses ``%(name)s`` placeholders; a parameter whose type PostgreSQL cannot infer
     from its place (a bare select-list value) must carry a cast in ``sql``. With server-side
@@ -194,13 +243,12 @@ def prepared(cursor: Any, sql: str, params: dict[str, Any]) -> Statement:
     raw = cursor.cursor
     if not isinstance(raw, psycopg.ClientCursor):
         return sql, params
-    positional, name, names = _positional(sql)
-    done = _prepared.setdefault(raw.connection, set())
+    positional, name, names, execute = _positional(sql)
+    done = _session(raw.connection).prepared
     if name not in done:
         cursor.execute(f"PREPARE {name} AS {positional}")
         done.add(name)
-    arguments = ", ".join(["%s"] * len(names))
-    return f"EXECUTE {name}({arguments})", [params[key] for key in names]
+    return Prepared(execute, [params[key] for key in names], name.encode())
 
 
 SET_LOCAL = "SELECT set_config(%(name)s, %(value)s, true)"
@@ -212,8 +260,146 @@ def set_local(cursor: Any, name: str, value: str) -> Statement:
     return prepared(cursor, SET_LOCAL, {"name": name, "value": value})
 
 
-def execute_prepared(cursor: Any, sql: str, params: dict[str, Any]) -> None:
-    """Execute ``sql`` with ``params`` as a prepared statement (see ``prepared``); read the
-    rows from ``cursor`` as usual."""
-    statement, arguments = prepared(cursor, sql, params)
-    cursor.execute(statement, arguments)
+def execute_prepared(cursor: Any, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Execute ``sql`` with ``params`` as a prepared statement (see ``prepared``) and return
+    its rows (none for a statement that returns none)."""
+    return run_script(cursor, [prepared(cursor, sql, params)])[0]
+
+
+# -- prepared statements bound by name, in a pipeline --------------------------------------
+
+
+def _run_pipelined(cursor: Any, statements: Sequence[Prepared]) -> list[list[tuple[Any, ...]]]:
+    """``run_script`` for prepared statements: one pipeline, through the connection's execute
+    wrappers (``sent_ahead.collect_first`` reads an answer in flight first) and, when queries
+    are logged, into ``connection.queries_log`` as one entry (one round trip, as before)."""
+    connection = cursor.db
+    connection.validate_no_broken_transaction()
+    if not connection.execute_wrappers and not connection.queries_logged:
+        with connection.wrap_database_errors:
+            return _pipeline(connection, statements)
+
+    def execute(sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+        with connection.wrap_database_errors:
+            return _pipeline(connection, statements)
+
+    executor = execute
+    for wrapper in reversed(connection.execute_wrappers):
+        executor = functools.partial(wrapper, executor)
+    sql = ";\n".join(statement[0] for statement in statements)
+    params = [value for statement in statements for value in statement[1]]
+    context = {"connection": connection, "cursor": cursor}
+    if not connection.queries_logged:
+        return executor(sql, params, False, context)
+    started = time.monotonic()
+    try:
+        return executor(sql, params, False, context)
+    finally:
+        logged = ";\n".join(cursor.cursor.mogrify(*statement) for statement in statements)
+        connection.queries_log.append({"sql": logged, "time": f"{time.monotonic() - started:.3f}"})
+
+
+def _pipeline(connection: Any, statements: Sequence[Prepared]) -> list[list[tuple[Any, ...]]]:
+    raw = connection.connection
+    send_pipelined(raw, statements)
+    results, failure = read_pipelined(raw, len(statements))
+    if failure is not None:
+        raise failure
+    return results
+
+
+_TEXT = PyFormat.TEXT
+
+
+def send_pipelined(raw: Any, statements: Sequence[Prepared], *, then: str = "") -> None:
+    """Send ``statements`` (and ``then``, SQL with nothing to bind, run only if they succeed)
+    on the psycopg connection ``raw`` as one pipeline, and return without reading: the answer
+    must then be read with ``read_pipelined`` before anything else uses the connection.
+
+    Values are bound as text, each parsed by the server as its parameter's type (the type
+    PostgreSQL gave it when the statement was prepared), as a quoted literal was."""
+    pgconn = raw.pgconn
+    transformer = _session(raw).transformer
+    pgconn.enter_pipeline_mode()
+    try:
+        for statement in statements:
+            arguments = statement[1]
+            values = transformer.dump_sequence(arguments, [_TEXT] * len(arguments))
+            pgconn.send_query_prepared(statement.name, values)
+        if then:
+            pgconn.send_query_params(then.encode(), None)
+        pgconn.pipeline_sync()
+        flush(pgconn)
+    except BaseException:
+        _broken(raw)
+        raise
+
+
+def read_pipelined(
+    raw: Any, count: int
+) -> tuple[list[list[tuple[Any, ...]]], psycopg.Error | None]:
+    """The rows of each of the ``count`` statements of the pipeline in flight on ``raw``
+    (``then``'s, if any, are read and dropped), waiting for them, and the first statement's
+    error, if one failed (the statements after it did not run); the pipeline is then over
+    and psycopg may use the connection again. A lost connection raises."""
+    pgconn = raw.pgconn
+    transformer = _session(raw).transformer
+    results: list[list[tuple[Any, ...]]] = []
+    failure: psycopg.Error | None = None
+    try:
+        while True:
+            result = next_result(pgconn)
+            if result is None:
+                if pgconn.status != pq.ConnStatus.OK:
+                    raise psycopg.OperationalError(
+                        f"the connection was lost: {pgconn.get_error_message().decode()}"
+                    )
+                continue  # the end of one statement's results
+            status = result.status
+            if status == pq.ExecStatus.PIPELINE_SYNC:
+                break
+            if status == pq.ExecStatus.TUPLES_OK:
+                transformer.set_pgresult(result)
+                results.append(transformer.load_rows(0, result.ntuples, tuple))
+            elif status == pq.ExecStatus.FATAL_ERROR:
+                if failure is None:
+                    failure = psycopg.errors.error_from_result(result, encoding=raw.info.encoding)
+                results.append([])
+            else:  # COMMAND_OK, or PIPELINE_ABORTED after an error
+                results.append([])
+        pgconn.exit_pipeline_mode()
+    except BaseException:
+        _broken(raw)
+        raise
+    finally:
+        transformer.set_pgresult(None)
+    return results[:count], failure
+
+
+def next_result(pgconn: Any) -> Any:
+    """The next result of ``pgconn``, waiting for it without holding the GIL."""
+    while pgconn.is_busy():
+        _wait(pgconn.socket, select.POLLIN)
+        pgconn.consume_input()
+    return pgconn.get_result()
+
+
+def flush(pgconn: Any) -> None:
+    """Send what libpq holds buffered (the connection is non-blocking), reading as it goes
+    so that the server, answering, never waits on us."""
+    while pgconn.flush():
+        if _wait(pgconn.socket, select.POLLIN | select.POLLOUT) & select.POLLIN:
+            pgconn.consume_input()
+
+
+def _wait(fd: int, events: int) -> int:
+    poller = select.poll()
+    poller.register(fd, events)
+    return sum(ready for _, ready in poller.poll())
+
+
+def _broken(raw: Any) -> None:
+    """The pipeline failed half-way (the connection was lost, or an exception came while
+    answers were pending): the session's state is unknown, so the connection is closed, as
+    psycopg closes one it can no longer follow; Django replaces it."""
+    raw.close()

@@ -132,9 +132,8 @@ def project_for_worker(
     PermissionDenied naming the permission when they see it without holding it."""
     fields, sql = _project_query()
     with reused_cursor(connection) as cursor:
-        execute_prepared(cursor, sql, _project_params(membership, project_id))
-        row = cursor.fetchone()
-    return _project_from_row(row, fields, membership, permission)
+        rows = execute_prepared(cursor, sql, _project_params(membership, project_id))
+    return _project_from_row(rows[0] if rows else None, fields, membership, permission)
 
 
 @dataclass(frozen=True)
@@ -452,8 +451,7 @@ def _claim(
     params = _claim_params(project, membership, count, state, now)
     with reused_cursor(connection) as cursor:
         statement = _claim_statement(False, project.overlap > 1, count)
-        execute_prepared(cursor, statement, params)
-        return _leases_from_rows(cursor.fetchall())
+        return _leases_from_rows(execute_prepared(cursor, statement, params))
 
 
 def _claim_params(
@@ -680,8 +678,8 @@ def _pop_queued(project: Project, membership: Membership, now: datetime) -> Leas
     """Activate the annotator's oldest reservation; returns it with its item attached."""
     expires = now + timedelta(seconds=project.lease_seconds)
     _, columns, _ = _lease_columns()
-    with connection.cursor() as cursor:
-        execute_prepared(
+    with reused_cursor(connection) as cursor:
+        rows = execute_prepared(
             cursor,
             f"""
             UPDATE annotate_lease l SET state = 'active', leased_at = %(now)s,
@@ -703,7 +701,7 @@ def _pop_queued(project: Project, membership: Membership, now: datetime) -> Leas
                 "user": membership.user_id,
             },
         )
-        leases = _leases_from_rows(cursor.fetchall())
+    leases = _leases_from_rows(rows)
     return leases[0] if leases else None
 
 
@@ -782,11 +780,10 @@ def _lease_for_update(*, project: Project, lease_id: uuid.UUID, user_id: int) ->
     """The lease and its item, both locked, in one statement."""
     lease_fields, item_fields, sql = _lease_for_update_sql()
     with reused_cursor(connection) as cursor:
-        execute_prepared(
+        rows = execute_prepared(
             cursor, sql, {"tenant": project.tenant_id, "project": project.id, "lease": lease_id}
         )
-        row = cursor.fetchone()
-    return _lease_from_row(row, lease_fields, item_fields, user_id)
+    return _lease_from_row(rows[0] if rows else None, lease_fields, item_fields, user_id)
 
 
 def _lease_from_row(
@@ -938,7 +935,7 @@ def lease_submit(
     columns, values, params = insert_parts(annotation, connection)
     # One statement: the annotation, the lease closed, and (a final result) the item counted.
     with reused_cursor(connection) as cursor:
-        execute_prepared(
+        ((inserted, closed, status, webhooks_active),) = execute_prepared(
             cursor,
             f"""
             WITH annotation AS (
@@ -970,7 +967,6 @@ def lease_submit(
                 "item": lease.item_id,
             },
         )
-        inserted, closed, status, webhooks_active = cursor.fetchone()
     assert inserted == 1 and closed == 1, "the locked lease was not closed"
     lease.state, lease.closed_at = Lease.State.SUBMITTED, now
     completed = status == Item.Status.COMPLETED
