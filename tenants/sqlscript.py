@@ -2,19 +2,15 @@
 
 A transaction-local ``set_config`` must run *before* the query whose row-level-security policy
 reads it. Within one statement PostgreSQL does not promise that order, so the two stay separate
-statements; sent together in one simple-protocol message they still cost one round trip and one
-``execute`` (Django's client-side binding cursors, the default, use that protocol). Outside a
-transaction the statements of one message form one implicit transaction, so a transaction-local
-setting made by the first dies with the last.
-
-Statements prepared with ``prepared()`` go another way: each is bound and executed by name
-(the extended protocol, parameters sent apart from the SQL, nothing quoted into it), all of a
-script's in one libpq pipeline, so still one round trip, answered in order. Until the Sync
-that ends the pipeline they form one implicit transaction outside a transaction block, as a
-simple-protocol message does. Binding the values client-side and quoting them into one text
-(``mogrify``, about 110 values a request) had been the largest single cost of the web
-process's Python on the hot path; building psycopg's cursor machinery around each script was
-the next (docs/distribution.md, "Performance", item 22).
+statements. On Django's client-side-binding connections (the default) a script's statements,
+each made by ``prepared()``, are bound and executed by name (the extended protocol, the values
+sent apart from the SQL, nothing quoted into it), all in one libpq pipeline: one round trip,
+answered in order. Until the Sync that ends the pipeline they form one implicit transaction
+outside a transaction block, so a transaction-local setting made by the first dies with the
+last. (They went out as one simple-protocol message of ``EXECUTE`` texts before: binding the
+values client-side and quoting them into that text, about 110 values a request, had been the
+largest single cost of the web process's Python on the hot path, and psycopg's cursor
+machinery around each script the next: docs/distribution.md, "Performance", item 22.)
 
 With server-side binding (``OPTIONS: {"server_side_binding": True}``) a message may hold only
 one statement: the statements are then executed one by one, with the same results.
@@ -50,25 +46,21 @@ Statement = tuple[str, Sequence[Any] | dict[str, Any] | None]
 
 
 def run_script(cursor: Any, statements: Sequence[Statement]) -> list[list[tuple[Any, ...]]]:
-    """Execute ``statements`` in order on ``cursor`` (a Django cursor) and return every
-    statement's rows (an empty list for statements that return none).
+    """Execute ``statements`` (each made by ``prepared()`` or ``set_local()``) in order on
+    ``cursor`` (a Django cursor) and return every statement's rows (an empty list for
+    statements that return none).
 
     Guarantees: each statement sees the effects of the ones before it, and an error in any
     statement raises, with the later ones not executed."""
     raw = cursor.cursor
-    if isinstance(raw, psycopg.ClientCursor) and all(type(s) is Prepared for s in statements):
-        return _run_pipelined(cursor, statements)  # type: ignore[arg-type]
     if isinstance(raw, psycopg.ClientCursor):
-        script = ";\n".join(raw.mogrify(sql, params) for sql, params in statements)
-        cursor.execute(script)
-        results = []
-        while True:
-            # The result's status, not ``description`` (which builds a column object each).
-            returned = raw.pgresult.status == psycopg.pq.ExecStatus.TUPLES_OK
-            results.append(raw.fetchall() if returned else [])
-            if not raw.nextset():
-                break
-        return results
+        for statement in statements:
+            if type(statement) is not Prepared:
+                raise TypeError(
+                    "run_script takes statements made by prepared() on this connection, not "
+                    f"{statement[0][:80]!r}"
+                )
+        return _run_pipelined(cursor, statements)  # type: ignore[arg-type]
     results = []
     # One transaction for all, as the single message would have had.
     with transaction.atomic(using=cursor.db.alias):

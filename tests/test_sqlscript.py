@@ -130,6 +130,23 @@ def test_logged_queries_see_one_entry_a_script_with_its_values() -> None:
 
 
 @pytest.mark.django_db
+def test_a_statement_not_prepared_is_refused_before_anything_is_sent() -> None:
+    with (
+        CaptureQueriesContext(connection) as logged,
+        reused_cursor(connection) as cursor,
+        pytest.raises(TypeError, match=r"prepared\(\).*'SELECT set_config"),
+    ):
+        run_script(
+            cursor,
+            [
+                set_local(cursor, "app.probe", "x"),
+                ("SELECT set_config(%s, %s, true)", ["app.probe", "y"]),
+            ],
+        )
+    assert not [q for q in logged.captured_queries if not q["sql"].startswith("PREPARE")]
+
+
+@pytest.mark.django_db
 def test_statements_go_through_the_connections_execute_wrappers() -> None:
     seen: list[str] = []
 
