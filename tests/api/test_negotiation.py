@@ -11,6 +11,8 @@ from rest_framework.request import Request
 from rest_framework.test import APIClient, APIRequestFactory
 
 from tenants.api.negotiation import JsonFirstNegotiation
+from tenants.models import AccessEvent
+from tenants.scoping import tenant_context
 from tests.conftest import World
 from tests.factories import token_for
 
@@ -50,6 +52,10 @@ def test_the_api_answers_406_to_a_type_it_cannot_give(world: World) -> None:
     refused = client.get("/api/v1/t/tenant-a/projects", HTTP_ACCEPT="text/html")
     assert refused.status_code == 406
     assert refused.json()["error"]["code"] == "not_acceptable"
+    # The refusal is logged in the tenant's access log, as every refused request is.
+    with tenant_context(world.a.id):
+        event = AccessEvent.objects.order_by("-id").first()
+    assert event is not None and (event.status_code, event.outcome) == (406, "failed")
     listed = client.get("/api/v1/t/tenant-a/projects", HTTP_ACCEPT="application/json")
     assert listed.status_code == 200
     assert listed["Content-Type"] == "application/json"
