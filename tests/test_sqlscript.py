@@ -175,3 +175,32 @@ def test_an_access_event_sent_ahead_fails_at_the_next_statement() -> None:
             cursor.execute("SELECT 1")
         transaction.set_rollback(True)
     assert connection.connection.pgconn.pipeline_status == psycopg.pq.PipelineStatus.OFF
+
+
+@pytest.mark.django_db
+def test_timestamps_load_in_c_and_equal_djangos_own() -> None:
+    """The session's loader for ``timestamptz`` is psycopg's C one when the session's time
+    zone is Django's (UTC), and the values it gives are Django's, ``tzinfo`` included; a
+    session in another time zone keeps Django's loader."""
+    from psycopg import postgres, pq
+
+    from tenants.sqlscript import _LoadingContext
+
+    oid = postgres.types["timestamptz"].oid
+    sql = "SELECT %(at)s::timestamptz, now(), '2026-03-29 01:30:00.5+02'::timestamptz"
+    at = datetime(2026, 11, 23, 8, 30, 1, 123456, tzinfo=UTC)
+    with reused_cursor(connection) as cursor:
+        rows = execute_prepared(cursor, sql, {"at": at})
+        cursor.execute(sql, {"at": at})
+        expected = cursor.fetchall()
+    assert rows == expected
+    assert [value.tzinfo for value in rows[0]] == [value.tzinfo for value in expected[0]]
+    assert rows[0][0] == at and rows[0][0].tzinfo is UTC
+    raw = connection.connection
+    assert _LoadingContext(raw).adapters.get_loader(oid, pq.Format.TEXT) is (
+        psycopg.adapters.get_loader(oid, pq.Format.TEXT)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL TIME ZONE 'Europe/Paris'")
+    djangos = raw.adapters.get_loader(oid, pq.Format.TEXT)
+    assert _LoadingContext(raw).adapters.get_loader(oid, pq.Format.TEXT) is djangos
