@@ -226,16 +226,18 @@ class LeaseNextApi(_LeaseView):
         except DistributionError as exc:
             raise api_error(exc) from None
         if outcome.lease is None:
-            self.audit(detail={"outcome": outcome.status})
+            self.audit(detail={"outcome": outcome.status}, last=True)
             return Response(
                 status=status.HTTP_204_NO_CONTENT, headers={"Annotate-Reason": outcome.status}
             )
         lease = outcome.lease
+        body = self._lease_body(lease)
         self.audit(
-            detail={"outcome": outcome.status, "lease": str(lease.id), "item": str(lease.item_id)}
+            detail={"outcome": outcome.status, "lease": str(lease.id), "item": str(lease.item_id)},
+            last=True,
         )
         code = status.HTTP_201_CREATED if outcome.status == "new" else status.HTTP_200_OK
-        return Response(self._lease_body(lease), status=code)
+        return Response(body, status=code)
 
 
 class LeaseListApi(_LeaseView):
@@ -323,19 +325,27 @@ class LeaseSubmitApi(_LeaseView):
             raise api_error(exc) from None
         annotation = outcome.annotation
         data = annotation_body(annotation)
+        # The request's last statement carries its COMMIT (the flush overlaps the rest), unless
+        # a webhook of the completed item is still to be written.
+        last = not (outcome.item_completed and outcome.webhooks_active)
         if outcome.replayed:
-            self.audit(action="lease.submit_replay", detail={"annotation": str(annotation.id)})
+            self.audit(
+                action="lease.submit_replay",
+                detail={"annotation": str(annotation.id)},
+                last=last and not then_next,
+            )
         else:
             self.audit(
                 detail={
                     "annotation": str(annotation.id),
                     "item": str(annotation.item_id),
                     "status": annotation.status,
-                }
+                },
+                last=last and not then_next,
             )
         next_lease = None
         if then_next:
-            answer, next_lease = self._next(project, prefer_held=outcome.replayed)
+            answer, next_lease = self._next(project, prefer_held=outcome.replayed, last=last)
             data.update(answer)
         if outcome.item_completed:
             # A (non-gold) lease handed out in this transaction is on an item still open when
@@ -351,10 +361,13 @@ class LeaseSubmitApi(_LeaseView):
             return Response(data, headers={"Idempotent-Replayed": "true"})
         return Response(data, status=status.HTTP_201_CREATED)
 
-    def _next(self, project: Project, *, prefer_held: bool) -> tuple[dict[str, Any], Lease | None]:
+    def _next(
+        self, project: Project, *, prefer_held: bool, last: bool
+    ) -> tuple[dict[str, Any], Lease | None]:
         """``POST next`` inside this request, with its own access event: the answer's fields
         and the lease. A refusal of the next lease (a competitor exclusion) does not undo the
-        submit: it is reported instead."""
+        submit: it is reported instead. ``last``: the event is the request's last statement
+        (``TenantAPIView.audit``)."""
         try:
             outcome = lease_next(
                 project=project, membership=self.membership, prefer_held=prefer_held, wait=False
@@ -371,17 +384,19 @@ class LeaseSubmitApi(_LeaseView):
                 reason=f"forbidden: {exc}",
                 status_code=status.HTTP_403_FORBIDDEN,
                 detail={"with": "submit"},
+                last=last,
             )
             return {"next": None, "next_reason": exc.code}, None
         lease = outcome.lease
         detail = {"outcome": outcome.status, "with": "submit"}
         if lease is not None:
             detail.update(lease=str(lease.id), item=str(lease.item_id))
-        self.audit(action="lease.next", resource_id=project.id, detail=detail)
-        return {
+        answer = {
             "next": None if lease is None else self._lease_body(lease),
             "next_reason": outcome.status,
-        }, lease
+        }
+        self.audit(action="lease.next", resource_id=project.id, detail=detail, last=last)
+        return answer, lease
 
 
 def _item_completed(

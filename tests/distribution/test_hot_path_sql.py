@@ -463,3 +463,70 @@ def test_autovacuum_takes_the_hot_tables_first_statistics_past_5000_changes() ->
             "autovacuum_vacuum_insert_threshold=5000",
         ):
             assert option in (reloptions or []), (table, reloptions)
+
+
+def test_the_commit_goes_with_the_last_access_event(
+    committed_setup: World, monkeypatch, settings
+) -> None:
+    """In a real request transaction, ``next``, ``submit`` and ``submit?next=1`` send their
+    ``COMMIT`` in the same pipeline as their last access event: no wait for the event's answer
+    before the commit is sent. A completed item with an active webhook still writes its
+    delivery after the event (no COMMIT with it), and commits it."""
+    from annotate.webhooks.models import WebhookDelivery
+    from annotate.webhooks.services import webhook_create
+    from tenants import sent_ahead
+
+    settings.WEBHOOK_ALLOWED_NETWORKS = []
+    w = committed_setup
+    client, _ = _client(annotator(w.project_a, "ann-1"))
+    sends: list[str] = []
+    real_send = sent_ahead.send
+
+    def spy(connection, sql, params, *, then=""):
+        sends.append(then or sql.split()[0])
+        return real_send(connection, sql, params, then=then)
+
+    monkeypatch.setattr(sent_ahead, "send", spy)
+
+    def sent_by(call) -> list[str]:
+        sends.clear()
+        response = call()
+        assert response.status_code in (200, 201), response.content
+        return list(sends)
+
+    lease = client.post(f"{base(w)}/next").json()  # prepares this connection's statements
+    lease = _submit_next(client, w, lease, times=1)
+    assert sent_by(lambda: client.post(f"{base(w)}/next")) == ["COMMIT"]
+    assert sent_by(
+        lambda: client.post(
+            f"{base(w)}/leases/{lease['id']}/submit?next=1",
+            {"result": {"label": "a"}},
+            format="json",
+        )
+    ) == ["INSERT", "COMMIT"]
+    lease = client.post(f"{base(w)}/next").json()
+    assert sent_by(
+        lambda: client.post(
+            f"{base(w)}/leases/{lease['id']}/submit", {"result": {"label": "a"}}, format="json"
+        )
+    ) == ["COMMIT"]
+
+    with tenant_context(w.a.id):
+        webhook_create(
+            membership=w.m("a", "manager"),
+            url="https://93.184.216.34/hook",
+            events=["item.completed"],
+            project=None,
+        )
+    lease = client.post(f"{base(w)}/next").json()
+    sent = sent_by(
+        lambda: client.post(
+            f"{base(w)}/leases/{lease['id']}/submit?next=1",
+            {"result": {"label": "a"}},
+            format="json",
+        )
+    )
+    assert "COMMIT" not in sent
+    with tenant_context(w.a.id):
+        assert WebhookDelivery.objects.filter(event="item.completed").count() == 1
+    check_invariants(w.project_a)
