@@ -15,7 +15,9 @@ again from the database rows). Loops (``--loop``, repeatable):
   in one request), one request per annotation; its latency is reported as submit's.
 
 Server, database, Celery worker and clients all run on this machine, which may be shared: each
-row prints the 1-minute load average before and after it (``os.getloadavg()``).
+row prints the 1-minute load average before and after it (``os.getloadavg()``) and, as ``py ms``,
+the CPU milliseconds a fixed Python loop took just before it (``bench.machine.python_speed_ms``:
+the machine's speed of the moment; lower is faster).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotate.settings")
 os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + "x" * 40)
 
 from annotate.stack import free_port, web_command  # noqa: E402
-from bench.machine import machine_description  # noqa: E402
+from bench.machine import machine_description, python_speed_ms  # noqa: E402
 
 SCHEMA = {
     "version": 1,
@@ -453,13 +455,14 @@ def main() -> None:
         print(
             f"{'loop':>8} {'overlap':>7} {'K':>3} {'annotations':>11} {'ann/s':>7} {'req/s':>6} "
             f"{'next p50 ms':>11} {'next p99':>9} {'submit p50':>10} {'submit p99':>10} "
-            f"{'dupes':>6} {'load':>11}  CPU ms/annotation: web db worker clients"
+            f"{'dupes':>6} {'load':>11} {'py ms':>6}  CPU ms/annotation: web db worker clients"
         )
         meter = CpuMeter(web.pid, worker.pid, settings.DATABASES["default"]["NAME"])
         for loop in loops:
             for overlap in overlaps:
                 for k in ks:
                     total = args.annotations if k > 1 else min(args.annotations, 1000)
+                    speed = python_speed_ms()
                     r = run_one(
                         slug,
                         annotators,
@@ -481,7 +484,8 @@ def main() -> None:
                         f"{_ms(r['next_p50']):>11} {_ms(r['next_p99']):>9} "
                         f"{r['submit_p50']:>10.1f} {r['submit_p99']:>10.1f} "
                         f"{r['dupes_clients'] + r['dupes_db']:>6} "
-                        f"{load:>11}  {cpu}" + (f"  errors: {r['errors']}" if r["errors"] else ""),
+                        f"{load:>11} {speed:>6.0f}  {cpu}"
+                        + (f"  errors: {r['errors']}" if r["errors"] else ""),
                         flush=True,
                     )
     finally:
