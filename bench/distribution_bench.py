@@ -17,7 +17,8 @@ again from the database rows). Loops (``--loop``, repeatable):
 Server, database, Celery worker and clients all run on this machine, which may be shared: each
 row prints the 1-minute load average before and after it (``os.getloadavg()``) and, as ``py ms``,
 the CPU milliseconds a fixed Python loop took just before it (``bench.machine.python_speed_ms``:
-the machine's speed of the moment; lower is faster).
+the machine's speed of the moment; lower is faster). Each row starts once the Celery worker has
+finished the previous row's work (agreements of an overlap-3 row), so that it has the cores.
 """
 
 from __future__ import annotations
@@ -285,6 +286,40 @@ class CpuMeter:
         }
 
 
+def wait_until_idle(pid: int, *, quiet_seconds: float = 2.0, limit: float = 180.0) -> float:
+    """Wait until the process ``pid`` and its children (the Celery worker) have used no CPU for
+    ``quiet_seconds``, at most ``limit`` seconds; returns the seconds waited. A row's worker
+    work (agreement of the items an overlap-3 row completed) otherwise runs into the next row
+    and takes its cores."""
+    import psutil
+
+    def used() -> float:
+        try:
+            root = psutil.Process(pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return 0.0
+        total = 0.0
+        for proc in procs:
+            try:
+                times = proc.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
+    started = time.monotonic()
+    last, quiet_since = used(), time.monotonic()
+    while time.monotonic() - started < limit:
+        time.sleep(0.5)
+        now = used()
+        if now - last > 0.02:
+            last, quiet_since = now, time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_seconds:
+            break
+    return time.monotonic() - started
+
+
 def _ms(value: float) -> str:
     """A latency for the table; "-" where there is none (``next`` in the combined loop, whose
     one request per annotation is reported as submit's)."""
@@ -462,6 +497,11 @@ def main() -> None:
             for overlap in overlaps:
                 for k in ks:
                     total = args.annotations if k > 1 else min(args.annotations, 1000)
+                    waited = wait_until_idle(worker.pid)
+                    if waited > 5:
+                        print(
+                            f"(waited {waited:.0f} s for the worker to finish the last row's work)"
+                        )
                     speed = python_speed_ms()
                     r = run_one(
                         slug,
