@@ -233,6 +233,31 @@ class Client(threading.Thread):
                 return
 
 
+def process_tree(pid: int) -> list:
+    """The process ``pid`` and its descendants (none if it has exited)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def cpu_seconds(procs: list) -> dict[int, float]:
+    """CPU seconds (user + system) used so far by each of ``procs`` still alive, by pid."""
+    import psutil
+
+    seen = {}
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        seen[proc.pid] = times.user + times.system
+    return seen
+
+
 class CpuMeter:
     """CPU seconds (user + system) used by the server's processes, the worker's, the
     database backends of the bench's database and this process (the clients), between two
@@ -244,38 +269,20 @@ class CpuMeter:
     def _processes(self) -> dict[str, list]:
         import psutil
 
-        def tree(pid: int) -> list:
-            try:
-                root = psutil.Process(pid)
-                return [root, *root.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                return []
-
         db = []
         for proc in psutil.process_iter(["cmdline"]):
             cmdline = " ".join(proc.info["cmdline"] or [])
             if cmdline.startswith("postgres:") and f" {self.dbname} " in f"{cmdline} ":
                 db.append(proc)
         return {
-            "web": tree(self.web_pid),
-            "worker": tree(self.worker_pid),
+            "web": process_tree(self.web_pid),
+            "worker": process_tree(self.worker_pid),
             "db": db,
             "clients": [psutil.Process()],
         }
 
     def snapshot(self) -> dict[str, dict[int, float]]:
-        import psutil
-
-        seen: dict[str, dict[int, float]] = {}
-        for group, procs in self._processes().items():
-            seen[group] = {}
-            for proc in procs:
-                try:
-                    times = proc.cpu_times()
-                except psutil.NoSuchProcess:
-                    continue
-                seen[group][proc.pid] = times.user + times.system
-        return seen
+        return {group: cpu_seconds(procs) for group, procs in self._processes().items()}
 
     @staticmethod
     def used(before: dict, after: dict) -> dict[str, float]:
@@ -291,22 +298,9 @@ def wait_until_idle(pid: int, *, quiet_seconds: float = 2.0, limit: float = 180.
     ``quiet_seconds``, at most ``limit`` seconds; returns the seconds waited. A row's worker
     work (agreement of the items an overlap-3 row completed) otherwise runs into the next row
     and takes its cores."""
-    import psutil
 
     def used() -> float:
-        try:
-            root = psutil.Process(pid)
-            procs = [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return 0.0
-        total = 0.0
-        for proc in procs:
-            try:
-                times = proc.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            total += times.user + times.system
-        return total
+        return sum(cpu_seconds(process_tree(pid)).values())
 
     started = time.monotonic()
     last, quiet_since = used(), time.monotonic()
