@@ -7,10 +7,12 @@ SHELL := /bin/bash
 # The interpreter for the virtualenv: Debian's /usr/bin/python3.11 when it can make one (built
 # with profile-guided and link-time optimisation, libpython linked in), else python3.11 on PATH.
 # pyenv's default build has neither: the hot path's Python ran 15-18 % slower on it
-# (README, "Stack"). PYTHON=/path/to/python3.11 overrides; an existing .venv is kept.
+# (README, "Stack"). If none can, python3.11 on PATH is used anyway, so that venv's own error
+# says what to install. PYTHON=/path/to/python3.11 overrides; an existing .venv is kept.
 ifeq ($(origin PYTHON),undefined)
 PYTHON := $(shell for p in /usr/bin/python3.11 "$$(command -v python3.11)" "$$(command -v python3)"; do \
-	[ -x "$$p" ] && "$$p" -c 'import ensurepip, venv' 2>/dev/null && { echo "$$p"; break; }; done)
+	[ -x "$$p" ] && "$$p" -c 'import ensurepip, venv' 2>/dev/null && { echo "$$p"; exit 0; }; done; \
+	command -v python3.11 || command -v python3)
 endif
 VENV := .venv
 PY := $(VENV)/bin/python
