@@ -19,6 +19,8 @@ row prints the 1-minute load average before and after it (``os.getloadavg()``) a
 the CPU milliseconds a fixed Python loop took just before it (``bench.machine.python_speed_ms``:
 the machine's speed of the moment; lower is faster). Each row starts once the Celery worker has
 finished the previous row's work (agreements of an overlap-3 row), so that it has the cores.
+``--repeat N`` runs each row N times, each on a fresh project, and ends with the median and
+range of annotations/s and of ``py ms`` per row.
 """
 
 from __future__ import annotations
@@ -407,6 +409,22 @@ def run_one(
     }
 
 
+def print_repeats(runs: dict[tuple[str, int, int], list[tuple[float, float]]]) -> None:
+    """Per row: the median and range of annotations/s and of py ms over its repeated runs."""
+    print(
+        f"\n{'loop':>8} {'overlap':>7} {'K':>3} {'runs':>4}  "
+        "ann/s median (min-max)  py ms (min-max)"
+    )
+    for (loop, overlap, k), values in runs.items():
+        rates = [rate for rate, _ in values]
+        speeds = [speed for _, speed in values]
+        print(
+            f"{loop:>8} {overlap:>7} {k:>3} {len(values):>4}  "
+            f"{statistics.median(rates):>12.0f} ({min(rates):.0f}-{max(rates):.0f})  "
+            f"{min(speeds):>6.0f}-{max(speeds):.0f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=100_000)
@@ -423,6 +441,14 @@ def main() -> None:
         choices=["two", "combined"],
         action="append",
         help="two: next + submit; combined: submit?next=1 (repeatable; default: two)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run each row this many times, each on a fresh project, then print the median "
+        "and range of annotations/s and of py ms per row (the machine's speed varies: one run "
+        "says more about the moment than about the code)",
     )
     parser.add_argument(
         "--queue-depth",
@@ -487,41 +513,47 @@ def main() -> None:
             f"{'dupes':>6} {'load':>11} {'py ms':>6}  CPU ms/annotation: web db worker clients"
         )
         meter = CpuMeter(web.pid, worker.pid, settings.DATABASES["default"]["NAME"])
-        for loop in loops:
-            for overlap in overlaps:
-                for k in ks:
-                    total = args.annotations if k > 1 else min(args.annotations, 1000)
-                    waited = wait_until_idle(worker.pid)
-                    if waited > 5:
-                        print(
-                            f"(waited {waited:.0f} s for the worker to finish the last row's work)"
-                        )
-                    speed = python_speed_ms()
-                    r = run_one(
-                        slug,
-                        annotators,
-                        port,
-                        args.items,
-                        overlap,
-                        k,
-                        total,
-                        loop == "combined",
-                        meter,
-                    )
-                    load = f"{r['load'][0]:.2f}>{r['load'][1]:.2f}"
-                    cpu = " ".join(
-                        f"{r['cpu_ms'].get(g, 0):.1f}" for g in ("web", "db", "worker", "clients")
-                    )
-                    print(
-                        f"{r['loop']:>8} {r['overlap']:>7} {r['k']:>3} {r['annotations']:>11} "
-                        f"{r['rate']:>7.0f} {r['requests'] / r['seconds']:>6.0f} "
-                        f"{_ms(r['next_p50']):>11} {_ms(r['next_p99']):>9} "
-                        f"{r['submit_p50']:>10.1f} {r['submit_p99']:>10.1f} "
-                        f"{r['dupes_clients'] + r['dupes_db']:>6} "
-                        f"{load:>11} {speed:>6.0f}  {cpu}"
-                        + (f"  errors: {r['errors']}" if r["errors"] else ""),
-                        flush=True,
-                    )
+        runs: dict[tuple[str, int, int], list[tuple[float, float]]] = defaultdict(list)
+        for loop, overlap, k in (
+            (loop, overlap, k)
+            for loop in loops
+            for overlap in overlaps
+            for k in ks
+            for _ in range(args.repeat)
+        ):
+            total = args.annotations if k > 1 else min(args.annotations, 1000)
+            waited = wait_until_idle(worker.pid)
+            if waited > 5:
+                print(f"(waited {waited:.0f} s for the worker to finish the last row's work)")
+            speed = python_speed_ms()
+            r = run_one(
+                slug,
+                annotators,
+                port,
+                args.items,
+                overlap,
+                k,
+                total,
+                loop == "combined",
+                meter,
+            )
+            load = f"{r['load'][0]:.2f}>{r['load'][1]:.2f}"
+            cpu = " ".join(
+                f"{r['cpu_ms'].get(g, 0):.1f}" for g in ("web", "db", "worker", "clients")
+            )
+            print(
+                f"{r['loop']:>8} {r['overlap']:>7} {r['k']:>3} {r['annotations']:>11} "
+                f"{r['rate']:>7.0f} {r['requests'] / r['seconds']:>6.0f} "
+                f"{_ms(r['next_p50']):>11} {_ms(r['next_p99']):>9} "
+                f"{r['submit_p50']:>10.1f} {r['submit_p99']:>10.1f} "
+                f"{r['dupes_clients'] + r['dupes_db']:>6} "
+                f"{load:>11} {speed:>6.0f}  {cpu}"
+                + (f"  errors: {r['errors']}" if r["errors"] else ""),
+                flush=True,
+            )
+            runs[(loop, overlap, k)].append((r["rate"], speed))
+        if args.repeat > 1:
+            print_repeats(runs)
     finally:
         for proc in (web, worker):
             proc.terminate()
