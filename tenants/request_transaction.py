@@ -69,7 +69,7 @@ def ends_with_request(using: str = "default") -> bool:
     return state is not None and not state.sent
 
 
-def send_commit_with(connection: Any, sql: str, params: Any) -> bool:
+def send_commit_with(connection: Any, sql: str, params: dict[str, Any]) -> bool:
     """Send ``sql`` and the request's ``COMMIT`` in one message, to be read at the end of the
     request; from here on the connection refuses statements. False if this connection is not
     in a request transaction of its own (then nothing is sent)."""

@@ -132,7 +132,7 @@ def tenant_context(
 
 
 def defer_to_context_end(
-    sql: str, params: Any, *, using: str = "default", last: bool = False
+    sql: str, params: dict[str, Any], *, using: str = "default", last: bool = False
 ) -> bool:
     """Send a write ahead in the current request's tenant context: at once, in the same
     transaction and tenant, without waiting for its answer, which is read before the

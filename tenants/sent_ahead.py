@@ -22,7 +22,6 @@ from typing import Any
 from psycopg import errors, pq
 
 from tenants.sqlscript import (
-    Prepared,
     flush,
     next_result,
     prepared,
@@ -41,25 +40,20 @@ class StatementAfterLast(RuntimeError):
     request's ``COMMIT`` is in flight)."""
 
 
-def send(connection: Any, sql: str, params: Any, *, then: str = "") -> None:
+def send(connection: Any, sql: str, params: dict[str, Any], *, then: str = "") -> None:
     """Send ``sql`` with ``params`` on Django's ``connection`` and return at once. Reads the
     answer of an earlier one first. ``then``: SQL with nothing to bind, sent after it (run
     only if it succeeds).
 
-    With named parameters (a dict), ``sql`` is sent as a call of a prepared statement of the
+    ``sql`` (``%(name)s`` placeholders) is sent as a call of a prepared statement of the
     session, bound by name (``sqlscript.prepared``; prepared with a round trip of its own the
     first time): the access event is sent ahead on every request, and parsing and planning its
-    INSERT each time cost the server more than running it. Otherwise it is bound client-side,
-    as Django's cursors bind, and sent as one simple-protocol message."""
+    INSERT each time cost the server more than running it."""
     with reused_cursor(connection) as cursor:
-        statement = prepared(cursor, sql, params) if isinstance(params, dict) else None
-        if type(statement) is Prepared:
-            collect(connection)
-            send_pipelined(connection.connection, [statement], then=then)
-            setattr(connection, _IN_FLIGHT, _PIPELINE)
-            return
-        text = cursor.cursor.mogrify(sql, params)  # only binds: nothing is sent
-    send_text(connection, f"{text}; {then}" if then else text)
+        statement = prepared(cursor, sql, params)
+    collect(connection)
+    send_pipelined(connection.connection, [statement], then=then)
+    setattr(connection, _IN_FLIGHT, _PIPELINE)
 
 
 def send_text(connection: Any, text: str) -> None:

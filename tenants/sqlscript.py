@@ -12,8 +12,8 @@ values client-side and quoting them into that text, about 110 values a request, 
 largest single cost of the web process's Python on the hot path, and psycopg's cursor
 machinery around each script the next: docs/distribution.md, "Performance", item 22.)
 
-With server-side binding (``OPTIONS: {"server_side_binding": True}``) a message may hold only
-one statement: the statements are then executed one by one, with the same results.
+Server-side binding (``OPTIONS: {"server_side_binding": True}``) allows no such pipeline of
+statements bound by name: ``annotate.settings.database`` refuses it.
 
 ``prepared()`` turns a statement that runs on every request into a named prepared statement of
 the connection (planned once per connection, not per call: for the larger hot-path queries,
@@ -36,38 +36,34 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import psycopg
-from django.db import transaction
 from django.db.models import signals
 from django.db.models.base import ModelState
 from psycopg import postgres, pq
 from psycopg.adapt import AdaptersMap, PyFormat, Transformer
 
-Statement = tuple[str, Sequence[Any] | dict[str, Any] | None]
 
-
-def run_script(cursor: Any, statements: Sequence[Statement]) -> list[list[tuple[Any, ...]]]:
+def run_script(cursor: Any, statements: Sequence[Prepared]) -> list[list[tuple[Any, ...]]]:
     """Execute ``statements`` (each made by ``prepared()`` or ``set_local()``) in order on
     ``cursor`` (a Django cursor) and return every statement's rows (an empty list for
     statements that return none).
 
     Guarantees: each statement sees the effects of the ones before it, and an error in any
     statement raises, with the later ones not executed."""
-    raw = cursor.cursor
-    if isinstance(raw, psycopg.ClientCursor):
-        for statement in statements:
-            if type(statement) is not Prepared:
-                raise TypeError(
-                    "run_script takes statements made by prepared() on this connection, not "
-                    f"{statement[0][:80]!r}"
-                )
-        return _run_pipelined(cursor, statements)  # type: ignore[arg-type]
-    results = []
-    # One transaction for all, as the single message would have had.
-    with transaction.atomic(using=cursor.db.alias):
-        for sql, params in statements:
-            cursor.execute(sql, params)
-            results.append(cursor.fetchall() if cursor.description is not None else [])
-    return results
+    for statement in statements:
+        if type(statement) is not Prepared:
+            raise TypeError(
+                "run_script takes statements made by prepared() on this connection, not "
+                f"{statement[0][:80]!r}"
+            )
+    return _run_pipelined(cursor, statements)
+
+
+def _require_client_binding(raw: Any) -> None:
+    if not isinstance(raw, psycopg.ClientCursor):
+        raise TypeError(
+            "tenants.sqlscript needs a client-side-binding cursor (psycopg.ClientCursor), not "
+            f"{type(raw).__name__}: annotate.settings.database refuses server_side_binding"
+        )
 
 
 @contextlib.contextmanager
@@ -258,16 +254,14 @@ def _positional(sql: str) -> tuple[str, str, tuple[str, ...], str]:
     return positional, name, tuple(names), execute
 
 
-def prepared(cursor: Any, sql: str, params: dict[str, Any]) -> Statement:
+def prepared(cursor: Any, sql: str, params: dict[str, Any]) -> Prepared:
     """The statement ``(sql, params)`` as a call of a prepared statement of this connection
     (a ``Prepared``), prepared now if it was not yet (one extra round trip per connection).
 
     ``sql`` uses ``%(name)s`` placeholders; a parameter whose type PostgreSQL cannot infer
-    from its place (a bare select-list value) must carry a cast in ``sql``. With server-side
-    binding the statement is returned as it is (psycopg prepares repeated queries itself)."""
+    from its place (a bare select-list value) must carry a cast in ``sql``."""
     raw = cursor.cursor
-    if not isinstance(raw, psycopg.ClientCursor):
-        return sql, params
+    _require_client_binding(raw)
     positional, name, names, execute = _positional(sql)
     done = _session(raw.connection).prepared
     if name not in done:
@@ -279,7 +273,7 @@ def prepared(cursor: Any, sql: str, params: dict[str, Any]) -> Statement:
 SET_LOCAL = "SELECT set_config(%(name)s, %(value)s, true)"
 
 
-def set_local(cursor: Any, name: str, value: str) -> Statement:
+def set_local(cursor: Any, name: str, value: str) -> Prepared:
     """The statement setting ``name`` to ``value`` for the transaction, prepared (see
     ``prepared``): a script's settings run on every request."""
     return prepared(cursor, SET_LOCAL, {"name": name, "value": value})

@@ -15,7 +15,7 @@ PRINT_OPTIONS = (
 )
 
 
-def _options(url: str) -> dict:
+def _read(url: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -23,14 +23,14 @@ def _options(url: str) -> dict:
         "DJANGO_SECRET_KEY": "settings-test-" + "x" * 40,
     }
     env.pop("DATABASE_OWNER_URL", None)
-    done = subprocess.run(
-        [sys.executable, "-c", PRINT_OPTIONS],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
+    return subprocess.run(
+        [sys.executable, "-c", PRINT_OPTIONS], cwd=ROOT, env=env, capture_output=True, text=True
     )
+
+
+def _options(url: str) -> dict:
+    done = _read(url)
+    assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -40,3 +40,16 @@ def test_connections_keep_one_plan_per_prepared_statement_and_the_urls_options()
     }
     given = _options("postgres://app@127.0.0.1/db?options=-c%20statement_timeout%3D5000")
     assert given == {"options": "-c statement_timeout=5000 -c plan_cache_mode=force_generic_plan"}
+
+
+def test_server_side_binding_is_refused_with_the_reason() -> None:
+    # The hot paths pipeline prepared statements bound client-side; with server-side binding
+    # they would fail on the first request, and the URL's "true" (a string) would not even
+    # reach Django's check (``is True``) while dropping the generic-plan option.
+    for value in ("true", "false"):
+        done = _read(f"postgres://app@127.0.0.1/db?server_side_binding={value}")
+        assert done.returncode != 0
+        assert "ImproperlyConfigured: DATABASE_URL's option server_side_binding is not " in (
+            done.stderr
+        )
+        assert "remove the option from the URL" in done.stderr

@@ -146,6 +146,15 @@ def test_a_statement_not_prepared_is_refused_before_anything_is_sent() -> None:
     assert not [q for q in logged.captured_queries if not q["sql"].startswith("PREPARE")]
 
 
+def test_a_server_side_binding_cursor_is_refused_with_the_reason() -> None:
+    # The settings refuse server_side_binding (tests/test_settings_database.py); a cursor
+    # of that kind reaching this module anyway is named, not half-served.
+    with psycopg.connect(app_conninfo()) as raw:
+        wrapper = type("DjangoCursor", (), {"cursor": raw.cursor()})()
+        with pytest.raises(TypeError, match=r"not Cursor: .* refuses server_side_binding"):
+            prepared(wrapper, "SELECT %(one)s::int", {"one": 1})
+
+
 @pytest.mark.django_db
 def test_statements_go_through_the_connections_execute_wrappers() -> None:
     seen: list[str] = []

@@ -439,7 +439,7 @@ def _item_completed(
 
     # robust: the result is committed; a failure here is logged rather than answered as a 500.
     # TRICKY: if it was the project's last item, the project stays unmarked (no
-    # project.completed) until another completion; a periodic sweep would close that gap.
+    # project.completed) until the beat sweep complete_projects finds it (every 5 minutes).
     transaction.on_commit(after_commit, robust=True)
 
 

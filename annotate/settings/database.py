@@ -39,14 +39,21 @@ DB_ROLE_CHECK = env_bool(
 assert _app is not None
 _app.update(CONN_MAX_AGE=CONN_MAX_AGE, CONN_HEALTH_CHECKS=CONN_HEALTH_CHECKS)
 _options = _app.setdefault("OPTIONS", {})
-if not _options.get("server_side_binding"):
-    # The hot paths' prepared statements (tenants.sqlscript.prepared, the only ones a
-    # client-side binding connection has) are planned once per connection. Left to its
-    # heuristic, PostgreSQL planned the guarded claim afresh on every call (its generic plan
-    # looked dearer than a custom one), a sixth of the database's CPU per annotation
-    # (docs/distribution.md, "Performance", item 11). A startup option: it survives rollbacks.
-    _generic = "-c plan_cache_mode=force_generic_plan"
-    _options["options"] = " ".join(filter(None, [_options.get("options"), _generic]))
+if "server_side_binding" in _options:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "DATABASE_URL's option server_side_binding is not supported: the request hot paths "
+        "send prepared statements in one pipeline, which takes client-side binding "
+        "(tenants/sqlscript.py); remove the option from the URL"
+    )
+# The hot paths' prepared statements (tenants.sqlscript.prepared, the only ones a
+# client-side binding connection has) are planned once per connection. Left to its
+# heuristic, PostgreSQL planned the guarded claim afresh on every call (its generic plan
+# looked dearer than a custom one), a sixth of the database's CPU per annotation
+# (docs/distribution.md, "Performance", item 11). A startup option: it survives rollbacks.
+_generic = "-c plan_cache_mode=force_generic_plan"
+_options["options"] = " ".join(filter(None, [_options.get("options"), _generic]))
 # "progress": a second connection with the same role, for writes that must commit while the
 # request or task transaction is still open (import progress).
 DATABASES = {"default": _app, "progress": {**_app, "TEST": {"MIRROR": None}}}

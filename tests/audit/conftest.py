@@ -28,7 +28,7 @@ VERIFIER_PATH = ROOT / "tools" / "verify_bundle.py"
 FORGED_EVENT = (
     "INSERT INTO tenants_accessevent (tenant_id, occurred_at, actor_username, actor_role, "
     "auth_method, credential_id, action, resource_type, resource_id, outcome, reason, "
-    "request_id, detail) VALUES (%s, now(), '', '', '', '', 'forged', 't', '', 'allowed', "
+    "request_id, detail) VALUES (%(tenant)s, now(), '', '', '', '', 'forged', 't', '', 'allowed', "
     "'', '', '{}')"
 )
 

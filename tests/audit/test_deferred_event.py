@@ -74,7 +74,7 @@ def test_a_write_sent_ahead_runs_while_the_request_goes_on(world: World) -> None
             return bool(row and row[0])
 
         with transaction.atomic(), tenant_context(world.a.id, savepoint=False):
-            assert defer_to_context_end("SELECT pg_advisory_xact_lock(%s)", [key])
+            assert defer_to_context_end("SELECT pg_advisory_xact_lock(%(key)s)", {"key": key})
             for _ in range(200):  # the server needs a moment; the connection waits for nothing
                 if held():
                     break
@@ -128,7 +128,7 @@ def test_a_failing_queued_write_fails_the_context_and_nothing_of_it_stays(world:
         tenant_context(world.a.id, savepoint=False),
     ):
         _record(world.a.id, "first.read")
-        assert defer_to_context_end("INSERT INTO no_such_table VALUES (1)", None)
+        assert defer_to_context_end("SELECT 1 / %(zero)s::int", {"zero": 0})
     assert "first.read" not in _actions(world.a.id)
 
 
@@ -140,7 +140,7 @@ def test_the_queued_event_is_checked_against_the_context_tenant(world: World) ->
         transaction.atomic(),
         tenant_context(world.a.id, savepoint=False),
     ):
-        assert defer_to_context_end(FORGED_EVENT, [world.b.id])
+        assert defer_to_context_end(FORGED_EVENT, {"tenant": world.b.id})
     assert "forged" not in _actions(world.b.id)
 
 

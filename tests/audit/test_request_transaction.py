@@ -163,7 +163,7 @@ def test_a_failing_last_event_fails_the_request_and_nothing_is_committed(committ
         tenant_context(world.a.id, savepoint=False),
     ):
         _record(world.a.id, "first.read")
-        assert defer_to_context_end(FORGED_EVENT, [world.b.id], last=True)
+        assert defer_to_context_end(FORGED_EVENT, {"tenant": world.b.id}, last=True)
     assert _seen_elsewhere(world.a.id) == []
     assert _seen_elsewhere(world.b.id) == []
     _idle()
