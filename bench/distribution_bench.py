@@ -247,7 +247,9 @@ def process_tree(pid: int) -> list:
 
 
 def cpu_seconds(procs: list) -> dict[int, float]:
-    """CPU seconds (user + system) used so far by each of ``procs`` still alive, by pid."""
+    """CPU seconds (user + system) used so far by each of ``procs`` still alive, by pid, with
+    those of its children that have exited and been reaped (the kernel adds them to the
+    parent's ``children_*`` times)."""
     import psutil
 
     seen = {}
@@ -256,43 +258,51 @@ def cpu_seconds(procs: list) -> dict[int, float]:
             times = proc.cpu_times()
         except psutil.NoSuchProcess:
             continue
-        seen[proc.pid] = times.user + times.system
+        seen[proc.pid] = times.user + times.system + times.children_user + times.children_system
     return seen
 
 
 class CpuMeter:
-    """CPU seconds (user + system) used by the server's processes, the worker's, the
-    database backends of the bench's database and this process (the clients), between two
-    snapshots: a cost per annotation that the machine's other load does not change much."""
+    """CPU seconds (user + system) used between two snapshots by each group of processes, as
+    a whole tree: the web server's, the Celery worker's, the PostgreSQL server's that holds the
+    bench's database (its backends, whichever ended or began during the row, and its WAL
+    writer, checkpointer and autovacuum) and this process (the clients). A cost per annotation
+    that the machine's other load does not change much."""
 
-    def __init__(self, web_pid: int, worker_pid: int, dbname: str) -> None:
-        self.web_pid, self.worker_pid, self.dbname = web_pid, worker_pid, dbname
+    def __init__(self, web_pid: int, worker_pid: int) -> None:
+        self.web_pid, self.worker_pid = web_pid, worker_pid
+        self.postgres_pid = postmaster_pid()
 
     def _processes(self) -> dict[str, list]:
         import psutil
 
-        db = []
-        for proc in psutil.process_iter(["cmdline"]):
-            cmdline = " ".join(proc.info["cmdline"] or [])
-            if cmdline.startswith("postgres:") and f" {self.dbname} " in f"{cmdline} ":
-                db.append(proc)
         return {
             "web": process_tree(self.web_pid),
             "worker": process_tree(self.worker_pid),
-            "db": db,
+            "db": process_tree(self.postgres_pid),
             "clients": [psutil.Process()],
         }
 
-    def snapshot(self) -> dict[str, dict[int, float]]:
-        return {group: cpu_seconds(procs) for group, procs in self._processes().items()}
+    def snapshot(self) -> dict[str, float]:
+        return {
+            group: sum(cpu_seconds(procs).values()) for group, procs in self._processes().items()
+        }
 
     @staticmethod
-    def used(before: dict, after: dict) -> dict[str, float]:
-        """Seconds per group; a process born in between counts whole, one that died not."""
-        return {
-            group: sum(t - before[group].get(pid, 0.0) for pid, t in after[group].items())
-            for group in after
-        }
+    def used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        """Seconds per group. A process that exited in between was reaped by its parent, in
+        the same tree: its CPU moved to the parent's ``children_*`` times, still counted."""
+        return {group: after[group] - before[group] for group in after}
+
+
+def postmaster_pid() -> int:
+    """The pid of the PostgreSQL server of the bench's database (on this machine): the parent
+    of this process's backend."""
+    import psutil
+    from django.db import connection
+
+    connection.ensure_connection()
+    return psutil.Process(connection.connection.info.backend_pid).ppid()
 
 
 def wait_until_idle(pid: int, *, quiet_seconds: float = 2.0, limit: float = 180.0) -> float:
@@ -512,7 +522,7 @@ def main() -> None:
             f"{'next p50 ms':>11} {'next p99':>9} {'submit p50':>10} {'submit p99':>10} "
             f"{'dupes':>6} {'load':>11} {'py ms':>6}  CPU ms/annotation: web db worker clients"
         )
-        meter = CpuMeter(web.pid, worker.pid, settings.DATABASES["default"]["NAME"])
+        meter = CpuMeter(web.pid, worker.pid)
         runs: dict[tuple[str, int, int], list[tuple[float, float]]] = defaultdict(list)
         for loop, overlap, k in (
             (loop, overlap, k)
