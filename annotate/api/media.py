@@ -147,7 +147,9 @@ def media_signed(request: HttpRequest, token: str) -> HttpResponseBase:
     fetch is logged in the token's tenant as the member who asked for the URL."""
     if request.method != "GET":
         return JsonResponse(
-            {"error": {"code": "method_not_allowed", "message": "GET only."}}, status=405
+            {"error": {"code": "method_not_allowed", "message": "GET only."}},
+            status=405,
+            headers={"Allow": "GET"},
         )
     try:
         payload = signing.TimestampSigner(salt=SIGNING_SALT).unsign_object(

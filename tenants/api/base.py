@@ -71,6 +71,12 @@ def actor_from_request(request: Request, membership: Membership | None = None) -
 
 
 class TenantAPIView(APIView):
+    # OPTIONS is not served: DRF would answer it with its own description of the view's
+    # serializers (the API's description is its OpenAPI document, /api/v1/schema/), and as a
+    # success, which every tenant endpoint must log. It gets the 405 of any method a view does
+    # not serve, logged as a refusal; ``Allow`` names what is served. HEAD is served where GET
+    # is, and logged as the GET (see ``_method``).
+    http_method_names: ClassVar[list[str]] = ["get", "post", "put", "patch", "delete", "head"]
     audit_resource_type: ClassVar[str] = ""
     # HTTP method (lower case) -> action name recorded in the access log.
     audit_actions: ClassVar[dict[str, str]] = {}
@@ -182,7 +188,7 @@ class TenantAPIView(APIView):
         outcome, reason = self._refusal or ("failed", f"HTTP {status_code}")
         request = self.request
         actor = actor_from_request(request, getattr(self, "membership", None))
-        method = (request.method or "").lower()
+        method = self._method()
         audit_denied(
             tenant_id=tenant.id,
             actor=actor,
@@ -193,6 +199,12 @@ class TenantAPIView(APIView):
             status_code=status_code,
             outcome=outcome,
         )
+
+    def _method(self) -> str:
+        """The request's method for the access log, in lower case: HEAD runs the GET handler
+        (Django's ``View.setup``) and is the same access, so it is logged as the GET."""
+        method = (self.request.method or "").lower()
+        return "get" if method == "head" else method
 
     def _resource_id(self) -> str | None:
         if self.audit_resource_kwarg is None:
@@ -218,7 +230,7 @@ class TenantAPIView(APIView):
         ``COMMIT`` then goes with the event, and the database flushes it while the handler
         serialises its answer. The database may not be used after it (a statement raises
         ``StatementAfterLast``, in tests as in production)."""
-        method = (self.request.method or "").lower()
+        method = self._method()
         event = audit_record(
             tenant_id=self.tenant.id,
             actor=self.actor,

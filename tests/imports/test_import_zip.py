@@ -99,6 +99,9 @@ def test_zip_with_images_lands_and_media_is_served_and_logged(
     assert b"".join(fetched.streaming_content) == png(8, 6, "blue")
     tampered = signed["url"][:-3] + ("AAA" if not signed["url"].endswith("AAA") else "BBB")
     assert anonymous.get(tampered).status_code == 404
+    refused = anonymous.post(signed["url"])
+    assert (refused.status_code, refused["Allow"]) == (405, "GET")
+    assert refused.json()["error"]["code"] == "method_not_allowed"
     with tenant_context(zworld.a.id):
         reads = list(
             AccessEvent.objects.filter(action="media.read").values_list(

@@ -362,3 +362,60 @@ def test_unauthenticated_attempt_on_a_tenant_url_is_logged(iso_world: World) -> 
     assert response.status_code == 401
     new = _events(iso_world.a.id)[before:]
     assert [(e.outcome, e.status_code, e.actor_user_id) for e in new] == [("denied", 401, None)]
+
+
+PATTERN_NAMES = sorted({name for name, _ in ENDPOINTS})
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", PATTERN_NAMES)
+def test_options_is_a_logged_405_naming_the_served_methods(
+    iso_world: World, token_client: Any, name: str
+) -> None:
+    # OPTIONS was answered by DRF's metadata as a success without an access event: a 500 on
+    # every tenant URL. It is now refused like any method a view does not serve.
+    w = iso_world
+    url = reverse(name, kwargs=_kwargs(w, name, "a"))
+    view = next(p for p in tenant_patterns if p.name == name).callback.view_class
+    served = {m.upper() for m in ("get", "post", "put", "patch", "delete") if hasattr(view, m)}
+    before = len(_events(w.a.id))
+
+    response = token_client(w.m("a", "owner")).options(url)
+
+    assert response.status_code == 405
+    assert response.json() == {
+        "error": {"code": "method_not_allowed", "message": 'Method "OPTIONS" not allowed.'}
+    }
+    allowed = {m.strip() for m in response["Allow"].split(",")}
+    assert allowed == served | ({"HEAD"} if "GET" in served else set())
+    new = _events(w.a.id)[before:]
+    assert [(e.action, e.outcome, e.status_code) for e in new] == [
+        (f"{view.audit_resource_type}.options", "failed", 405)
+    ]
+
+    intruder = token_client(w.m("b", "owner")).options(url)
+    assert (intruder.status_code, intruder.json()) == (404, NOT_FOUND)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", sorted(name for name, method in ENDPOINTS if method == "get"))
+def test_head_is_served_as_the_get_and_logged_as_it(
+    iso_world: World, token_client: Any, name: str
+) -> None:
+    w = iso_world
+    client = token_client(w.m("a", "owner"))
+    url = reverse(name, kwargs=_kwargs(w, name, "a"))
+    view = next(p for p in tenant_patterns if p.name == name).callback.view_class
+    before = len(_events(w.a.id))
+
+    response = client.head(url)
+
+    assert response.status_code == 200, (response.status_code, response.content[:300])
+    if response.streaming:
+        assert b"".join(response.streaming_content) == b""
+    else:
+        assert response.content == b""
+    new = _events(w.a.id)[before:]
+    assert [(e.action, e.outcome) for e in new] == [(view.audit_actions["get"], "allowed")]
+    intruder = token_client(w.m("b", "owner")).head(url)
+    assert intruder.status_code == 404
