@@ -1,19 +1,27 @@
-"""Load the demo: two tenants, one user of each role in each, a project each. Idempotent."""
+"""Load the demo: two tenants, one user of each role in each, a project each with a dataset of
+support messages to label. Idempotent.
+
+The items arrive as a user's would: a JSONL upload stored encrypted in the tenant's storage
+and an import queued for the Celery worker (``make run`` starts it right after this command),
+so the demo shows the import, its access events and its progress like any other."""
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from annotate.models import Project
+from annotate.models import ImportJob, Project
+from annotate.services.imports import import_create, upload_store
 from annotate.services.projects import project_create, project_permission_grant
 from tenants.audit import Actor, audit_record
 from tenants.models import Membership, Role, Tenant
 from tenants.scoping import tenant_context
 from tenants.services.memberships import membership_add, tenant_create, user_get_or_create
+from tenants.storage import TenantStorage
 
 DEMO_SCHEMA = {
     "version": 1,
@@ -29,6 +37,37 @@ DEMO_SCHEMA = {
     ],
 }
 TENANTS = {"acme": "Acme Robotics", "globex": "Globex Research"}
+# Each tenant's own messages: the demo shows two clients' data side by side, never mixed.
+MESSAGES = {
+    "acme": (
+        "The gripper arm arrived two days early and worked out of the box. Great job!",
+        "Our welding robot has stopped mid-seam three times this week. We need a technician.",
+        "Can you send the torque specification sheet for the AR-7 joint?",
+        "Firmware 4.2 fixed the calibration drift, thanks for the quick patch.",
+        "I have been on hold for forty minutes and nobody has answered my ticket.",
+        "The replacement sensor is the wrong model again. This is the second time.",
+        "Is the AR-7 compatible with the older controller cabinets?",
+        "Your field engineer was patient and explained everything clearly.",
+        "The invoice lists a service visit that never happened.",
+        "Please update the delivery address for order 55812 to our Lyon plant.",
+        "The new safety light curtain works well, but the manual is confusing.",
+        "Production line 3 is down because of your software update. Unacceptable.",
+    ),
+    "globex": (
+        "The spectrometer results match our reference samples perfectly.",
+        "Our sample tracking export has been failing every night since Tuesday.",
+        "Where can I find the retention policy for raw instrument data?",
+        "Thank you for extending the licence while our purchase order is processed.",
+        "The dashboard takes more than a minute to load the assay overview.",
+        "We were charged twice for the March subscription.",
+        "Could the lab notebook integration support ELN exports in CSV?",
+        "Support resolved the login issue within ten minutes, much appreciated.",
+        "The centrifuge booking calendar shows the wrong time zone.",
+        "Please add two more seats for the new postdocs in the genomics group.",
+        "The instrument driver works, although the installer needed admin rights.",
+        "We lost a week of work when the sync deleted our annotations. Very disappointed.",
+    ),
+}
 
 
 class Command(BaseCommand):
@@ -67,6 +106,15 @@ class Command(BaseCommand):
                             project_permission_grant(
                                 project=project, membership=members[key], permission="annotate"
                             )
+                        job = _demo_import(project, members[Role.MANAGER], MESSAGES[slug])
+                        audit_record(
+                            tenant_id=tenant.id,
+                            actor=actor,
+                            action="import.create",
+                            resource_type="import",
+                            resource_id=job.id,
+                            detail={"bytes": job.bytes_total, "format": "jsonl", "replayed": False},
+                        )
                     audit_record(
                         tenant_id=tenant.id,
                         actor=actor,
@@ -76,3 +124,26 @@ class Command(BaseCommand):
                         detail={"members": Membership.objects.count()},
                     )
         self.stdout.write("demo loaded: tenants acme and globex")
+
+
+def _demo_import(project: Project, membership: Membership, texts: tuple[str, ...]) -> ImportJob:
+    """Upload ``texts`` as a JSONL file and queue its import (ingested once committed)."""
+    lines = (
+        json.dumps({"external_id": f"ticket-{n:03d}", "text": text}) + "\n"
+        for n, text in enumerate(texts, start=1)
+    )
+    upload = upload_store(
+        storage=TenantStorage(project.tenant_id),
+        chunks=(line.encode() for line in lines),
+        fmt="jsonl",
+        dataset_name="Support messages",
+        filename="demo-messages.jsonl",
+    )
+    job, _ = import_create(
+        project=project,
+        membership=membership,
+        upload=upload,
+        fmt="jsonl",
+        dataset_name="Support messages",
+    )
+    return job
