@@ -106,15 +106,7 @@ class Command(BaseCommand):
                             project_permission_grant(
                                 project=project, membership=members[key], permission="annotate"
                             )
-                        job = _demo_import(project, members[Role.MANAGER], MESSAGES[slug])
-                        audit_record(
-                            tenant_id=tenant.id,
-                            actor=actor,
-                            action="import.create",
-                            resource_type="import",
-                            resource_id=job.id,
-                            detail={"bytes": job.bytes_total, "format": "jsonl", "replayed": False},
-                        )
+                        _demo_import(project, members[Role.MANAGER], MESSAGES[slug], actor)
                     audit_record(
                         tenant_id=tenant.id,
                         actor=actor,
@@ -126,8 +118,11 @@ class Command(BaseCommand):
         self.stdout.write("demo loaded: tenants acme and globex")
 
 
-def _demo_import(project: Project, membership: Membership, texts: tuple[str, ...]) -> ImportJob:
-    """Upload ``texts`` as a JSONL file and queue its import (ingested once committed)."""
+def _demo_import(
+    project: Project, membership: Membership, texts: tuple[str, ...], actor: Actor
+) -> ImportJob:
+    """Upload ``texts`` as a JSONL file and queue its import (ingested once committed), with
+    the access event the import API would write, in the command's name."""
     lines = (
         json.dumps({"external_id": f"ticket-{n:03d}", "text": text}) + "\n"
         for n, text in enumerate(texts, start=1)
@@ -145,5 +140,13 @@ def _demo_import(project: Project, membership: Membership, texts: tuple[str, ...
         upload=upload,
         fmt="jsonl",
         dataset_name="Support messages",
+    )
+    audit_record(
+        tenant_id=project.tenant_id,
+        actor=actor,
+        action="import.create",
+        resource_type="import",
+        resource_id=job.id,
+        detail={"bytes": job.bytes_total, "format": "jsonl", "replayed": False},
     )
     return job
