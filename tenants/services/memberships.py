@@ -59,8 +59,19 @@ def membership_add(*, tenant: Tenant, user: AbstractBaseUser, role: str) -> Memb
         return membership
 
 
-def _active_owner_count(tenant_id: object) -> int:
-    return Membership.objects.filter(tenant_id=tenant_id, role=Role.OWNER, is_active=True).count()
+def _is_last_owner(membership: Membership) -> bool:
+    """Whether ``membership`` is its tenant's only active owner, as committed now.
+
+    Locks the tenant's active owner memberships until the transaction ends: of two changes at
+    once (two owners demoting or removing each other), the second waits for the first and then
+    sees its result, so a tenant never ends up without an owner."""
+    owners = list(
+        Membership.objects.select_for_update()
+        .filter(tenant_id=membership.tenant_id, role=Role.OWNER, is_active=True)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    return owners == [membership.id]
 
 
 @transaction.atomic
@@ -68,7 +79,7 @@ def membership_update(*, membership: Membership, role: str | None = None) -> Mem
     if role is not None and role != membership.role:
         if role not in Role.values:
             raise ValidationError({"role": [f"unknown role {role!r}"]})
-        if membership.role == Role.OWNER and _active_owner_count(membership.tenant_id) <= 1:
+        if _is_last_owner(membership):
             raise ValidationError({"role": ["the last active owner cannot change role"]})
         membership.role = role
         membership.save(update_fields=["role"])
@@ -81,7 +92,7 @@ def membership_end(*, membership: Membership, ended_by: AbstractBaseUser | None)
     revoked, and the person can no longer act in the tenant."""
     if not membership.is_active:
         return membership
-    if membership.role == Role.OWNER and _active_owner_count(membership.tenant_id) <= 1:
+    if _is_last_owner(membership):
         raise ValidationError({"membership": ["the last active owner cannot be removed"]})
     now = timezone.now()
     membership.is_active = False
