@@ -14,7 +14,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from annotate.models import ImportJob, Project
+from annotate.models import Project
 from annotate.services.imports import import_create, upload_store
 from annotate.services.projects import project_create, project_permission_grant
 from tenants.audit import Actor, audit_record
@@ -120,7 +120,7 @@ class Command(BaseCommand):
 
 def _demo_import(
     project: Project, membership: Membership, texts: tuple[str, ...], actor: Actor
-) -> ImportJob:
+) -> None:
     """Upload ``texts`` as a JSONL file and queue its import (ingested once committed), with
     the access event the import API would write, in the command's name."""
     lines = (
@@ -149,4 +149,3 @@ def _demo_import(
         resource_id=job.id,
         detail={"bytes": job.bytes_total, "format": "jsonl", "replayed": False},
     )
-    return job
